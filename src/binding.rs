@@ -1,0 +1,183 @@
+//! The napi layer: converts JavaScript arguments into Rust types, calls the
+//! store, and turns results and errors back. No storage logic lives here.
+//!
+//! This native class is internal: the public classes (`MemoryKvStore`,
+//! `SqliteKvStore`, …) are in `index.js`, which turns values into JSON text
+//! with V8's own `JSON.stringify` (exactly the copy the contract promises)
+//! and builds `list()` as an async generator over `listPage`.
+
+use crate::backend::Page;
+use crate::error::Error;
+use crate::key::{parse_prefix, Key};
+use crate::memory::MemoryBackend;
+use crate::sqlite::{SqliteBackend, SqliteConfig};
+use crate::store::Store;
+use crate::ttl::Ttl;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Errors cross as `[CODE] message`; `index.js` turns them into `TypeError`,
+/// `RangeError` or `Error` with `code` set (napi cannot reject a promise
+/// with a custom code itself).
+fn to_js(e: Error) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("[{}] {}", e.kind.code(), e.message))
+}
+
+fn spawn<T, F>(env: &Env, fut: F) -> napi::Result<PromiseRaw<'_, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = crate::error::Result<T>> + Send + 'static,
+{
+    env.spawn_future(async move { fut.await.map_err(to_js) })
+}
+
+fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
+    ttl_ms.map(Ttl::from_millis).transpose().map_err(to_js)
+}
+
+/// One page of a listing: `entries` alternates key JSON and value JSON;
+/// `cursor` continues the listing, or is absent at its end.
+#[napi(object)]
+pub struct ListPage {
+    pub entries: Vec<String>,
+    pub cursor: Option<String>,
+}
+
+impl From<Page> for ListPage {
+    fn from(page: Page) -> Self {
+        let mut entries = Vec::with_capacity(page.entries.len() * 2);
+        for entry in page.entries {
+            entries.push(entry.key.to_json());
+            entries.push(entry.value);
+        }
+        ListPage {
+            entries,
+            cursor: page.cursor,
+        }
+    }
+}
+
+/// A store of any backend, driven with JSON text. Internal to fedikv.
+#[napi]
+pub struct NativeStore {
+    store: Arc<Store>,
+}
+
+#[napi]
+impl NativeStore {
+    #[napi(factory)]
+    pub fn memory() -> NativeStore {
+        NativeStore {
+            store: Arc::new(Store::new(MemoryBackend::new())),
+        }
+    }
+
+    #[napi(factory)]
+    pub fn sqlite(path: String, table_name: String, initialized: bool) -> napi::Result<NativeStore> {
+        let config = SqliteConfig {
+            path,
+            table: table_name,
+            initialized,
+        };
+        let backend = SqliteBackend::new(config).map_err(to_js)?;
+        Ok(NativeStore {
+            store: Arc::new(Store::new(backend)),
+        })
+    }
+
+    /// The backend's name, for messages.
+    #[napi(getter)]
+    pub fn backend(&self) -> &'static str {
+        self.store.name()
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.store.is_closed()
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+        let store = self.store.clone();
+        spawn(env, async move { store.initialize().await })
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<PromiseRaw<'e, Option<String>>> {
+        let key = Key::from_json(&key).map_err(to_js)?;
+        let store = self.store.clone();
+        spawn(env, async move { store.get(&key).await })
+    }
+
+    /// `value` is JSON text; `null` deletes.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set<'e>(
+        &self,
+        env: &'e Env,
+        key: String,
+        value: Option<String>,
+        ttl_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'e, ()>> {
+        let key = Key::from_json(&key).map_err(to_js)?;
+        let ttl = ttl_of(ttl_ms)?;
+        let store = self.store.clone();
+        spawn(env, async move { store.set(&key, value, ttl).await })
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<PromiseRaw<'e, ()>> {
+        let key = Key::from_json(&key).map_err(to_js)?;
+        let store = self.store.clone();
+        spawn(env, async move { store.delete(&key).await })
+    }
+
+    /// `expected` and `value` are JSON text; `null` means absent.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn cas<'e>(
+        &self,
+        env: &'e Env,
+        key: String,
+        expected: Option<String>,
+        value: Option<String>,
+        ttl_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'e, bool>> {
+        let key = Key::from_json(&key).map_err(to_js)?;
+        let ttl = ttl_of(ttl_ms)?;
+        let store = self.store.clone();
+        spawn(env, async move { store.cas(&key, expected.as_deref(), value, ttl).await })
+    }
+
+    /// `prefix` is the JSON text of a key, or `null` for everything.
+    #[napi(ts_return_type = "Promise<ListPage>")]
+    pub fn list_page<'e>(
+        &self,
+        env: &'e Env,
+        prefix: Option<String>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> napi::Result<PromiseRaw<'e, ListPage>> {
+        let prefix = match prefix {
+            Some(text) => parse_prefix(&text).map_err(to_js)?,
+            None => Vec::new(),
+        };
+        let store = self.store.clone();
+        spawn(env, async move {
+            let page = store.list_page(&prefix, cursor.as_deref(), limit as usize).await?;
+            Ok(ListPage::from(page))
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+        let store = self.store.clone();
+        spawn(env, async move { store.drop_storage().await })
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+        let store = self.store.clone();
+        spawn(env, async move { store.close().await })
+    }
+}

@@ -1,0 +1,183 @@
+//! The contract of [`KvBackend`], as tests every backend runs.
+//! A backend's test module calls `conformance::suite!(make_backend())`, where
+//! the expression builds a fresh, empty backend each time it is evaluated.
+
+use crate::backend::{Entry, KvBackend};
+use crate::key::Key;
+use crate::ttl::Ttl;
+use std::sync::Arc;
+use std::time::Duration;
+
+macro_rules! suite {
+    ($make:expr) => {
+        $crate::conformance::suite!(@tests $make;
+            get_set_delete, set_replaces_value_and_expiry, ttl_expires,
+            cas_semantics, cas_is_atomic, list_prefix_is_exact,
+            list_pages_visit_each_entry_once, list_skips_expired);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::conformance::$name(std::sync::Arc::new($make)).await;
+            }
+        )*
+    };
+}
+pub(crate) use suite;
+
+fn key(parts: &[&str]) -> Key {
+    Key::new(parts.iter().map(|s| s.to_string()).collect()).unwrap()
+}
+
+fn strings(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+fn ms(ms: f64) -> Option<Ttl> {
+    Some(Ttl::from_millis(ms).unwrap())
+}
+
+async fn list_all<B: KvBackend>(b: &B, prefix: &[&str], page_size: usize) -> Vec<Entry> {
+    let prefix = strings(prefix);
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = b.list_page(&prefix, cursor.as_deref(), page_size).await.unwrap();
+        assert!(page.entries.len() <= page_size);
+        out.extend(page.entries);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+pub async fn get_set_delete<B: KvBackend>(b: Arc<B>) {
+    let k = key(&["a", "b"]);
+    assert_eq!(b.get(&k).await.unwrap(), None);
+    b.set(&k, r#"{"x":[1,2]}"#.into(), None).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some(r#"{"x":[1,2]}"#));
+    assert_eq!(b.get(&key(&["a"])).await.unwrap(), None);
+    b.delete(&k).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap(), None);
+    b.delete(&k).await.unwrap();
+}
+
+pub async fn set_replaces_value_and_expiry<B: KvBackend>(b: Arc<B>) {
+    let k = key(&["r"]);
+    b.set(&k, "1".into(), ms(100.0)).await.unwrap();
+    b.set(&k, "2".into(), None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("2"));
+}
+
+pub async fn ttl_expires<B: KvBackend>(b: Arc<B>) {
+    let short = key(&["ttl", "short"]);
+    let long = key(&["ttl", "long"]);
+    b.set(&short, "true".into(), ms(100.0)).await.unwrap();
+    b.set(&long, "true".into(), ms(60_000.0)).await.unwrap();
+    assert_eq!(b.get(&short).await.unwrap().as_deref(), Some("true"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.get(&short).await.unwrap(), None);
+    assert_eq!(b.get(&long).await.unwrap().as_deref(), Some("true"));
+}
+
+pub async fn cas_semantics<B: KvBackend>(b: Arc<B>) {
+    let k = key(&["cas"]);
+    assert!(!b.cas(&k, Some("1"), Some("2".into()), None).await.unwrap());
+    assert!(b.cas(&k, None, Some(r#"{"a":1,"b":2}"#.into()), None).await.unwrap());
+    assert!(!b.cas(&k, None, Some("3".into()), None).await.unwrap());
+    assert!(!b.cas(&k, Some(r#"{"a":1}"#), Some("3".into()), None).await.unwrap());
+    // Member order does not matter.
+    assert!(b.cas(&k, Some(r#"{"b":2,"a":1}"#), Some("3".into()), None).await.unwrap());
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("3"));
+    // None deletes.
+    assert!(b.cas(&k, Some("3"), None, None).await.unwrap());
+    assert_eq!(b.get(&k).await.unwrap(), None);
+    // An expired value counts as absent.
+    b.set(&k, "4".into(), ms(50.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(!b.cas(&k, Some("4"), Some("5".into()), None).await.unwrap());
+    assert!(b.cas(&k, None, Some("5".into()), ms(50.0)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(b.get(&k).await.unwrap(), None);
+}
+
+/// 5 workers × 10 increments through get + cas must end at exactly 50.
+pub async fn cas_is_atomic<B: KvBackend>(b: Arc<B>) {
+    let k = key(&["counter"]);
+    let workers: Vec<_> = (0..5)
+        .map(|_| {
+            let b = b.clone();
+            let k = k.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    loop {
+                        let current = b.get(&k).await.unwrap();
+                        let n: i64 = current.as_deref().map_or(0, |v| v.parse().unwrap());
+                        let next = (n + 1).to_string();
+                        if b.cas(&k, current.as_deref(), Some(next), None).await.unwrap() {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("50"));
+}
+
+pub async fn list_prefix_is_exact<B: KvBackend>(b: Arc<B>) {
+    let odd = ["", ":", "::", "_", "%", "*", "?", "[", "\"", "\\", "é😀", "a:"];
+    for part in odd {
+        b.set(&key(&["p", part]), format!("{:?}", part.len()), None).await.unwrap();
+    }
+    b.set(&key(&["p"]), "0".into(), None).await.unwrap();
+    b.set(&key(&["P", "upper"]), "0".into(), None).await.unwrap();
+    b.set(&key(&["px", "x"]), "0".into(), None).await.unwrap();
+    b.set(&key(&["p", "a", "deep"]), "0".into(), None).await.unwrap();
+
+    let all_p = list_all(&*b, &["p"], 1000).await;
+    assert_eq!(all_p.len(), odd.len() + 2);
+    assert!(all_p.iter().all(|e| e.key.has_prefix(&strings(&["p"]))));
+    for part in odd {
+        let under = list_all(&*b, &["p", part], 1000).await;
+        assert_eq!(under.len(), 1, "prefix {part:?}");
+        assert_eq!(under[0].key, key(&["p", part]));
+    }
+    let a = list_all(&*b, &["p", "a"], 1000).await;
+    assert_eq!(a.iter().map(|e| e.key.clone()).collect::<Vec<_>>(), [key(&["p", "a", "deep"])]);
+    assert_eq!(list_all(&*b, &["P"], 1000).await.len(), 1);
+    assert_eq!(list_all(&*b, &[], 1000).await.len(), odd.len() + 4);
+    assert!(list_all(&*b, &["q"], 1000).await.is_empty());
+}
+
+pub async fn list_pages_visit_each_entry_once<B: KvBackend>(b: Arc<B>) {
+    for i in 0..57 {
+        b.set(&key(&["page", &format!("{i:03}")]), i.to_string(), None).await.unwrap();
+    }
+    b.set(&key(&["pagf"]), "0".into(), None).await.unwrap();
+    let mut seen: Vec<String> = list_all(&*b, &["page"], 10)
+        .await
+        .into_iter()
+        .map(|e| e.key[1].clone())
+        .collect();
+    assert_eq!(seen.len(), 57);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 57);
+}
+
+pub async fn list_skips_expired<B: KvBackend>(b: Arc<B>) {
+    b.set(&key(&["e", "gone"]), "1".into(), ms(50.0)).await.unwrap();
+    b.set(&key(&["e", "kept"]), "2".into(), ms(60_000.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let listed = list_all(&*b, &["e"], 10).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, key(&["e", "kept"]));
+    assert_eq!(listed[0].value, "2");
+}

@@ -1,0 +1,85 @@
+//! One error type for every backend, with a kind that becomes the JS `code`.
+
+use std::fmt;
+
+/// What went wrong, as a caller can act on it. Each kind is one JS `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The key is not a non-empty array of well-formed strings (JS `TypeError`).
+    InvalidKey,
+    /// The value is not JSON, or is JSON the backend cannot hold (JS `TypeError`).
+    InvalidValue,
+    /// The TTL is negative, not finite, or too large (JS `RangeError`).
+    InvalidTtl,
+    /// An option given to a constructor is not acceptable (JS `TypeError`).
+    InvalidOption,
+    /// The store was closed before this call.
+    Closed,
+    /// The backend could not be reached or opened.
+    Connection,
+    /// The backend could not do what was asked (a failed query, a full disk…).
+    Backend,
+    /// Data read back from the backend is not what fedikv wrote (not JSON, say).
+    InvalidData,
+    /// The store cannot do this operation (for example `drop()` on memory).
+    Unsupported,
+}
+
+impl ErrorKind {
+    /// The `code` property of the JS error.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidKey => "ERR_FEDIKV_INVALID_KEY",
+            ErrorKind::InvalidValue => "ERR_FEDIKV_INVALID_VALUE",
+            ErrorKind::InvalidTtl => "ERR_FEDIKV_INVALID_TTL",
+            ErrorKind::InvalidOption => "ERR_FEDIKV_INVALID_OPTION",
+            ErrorKind::Closed => "ERR_FEDIKV_CLOSED",
+            ErrorKind::Connection => "ERR_FEDIKV_CONNECTION",
+            ErrorKind::Backend => "ERR_FEDIKV_BACKEND",
+            ErrorKind::InvalidData => "ERR_FEDIKV_INVALID_DATA",
+            ErrorKind::Unsupported => "ERR_FEDIKV_UNSUPPORTED",
+        }
+    }
+}
+
+/// An error of a store: a kind and a message that names the backend and the
+/// cause. Messages never contain connection secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_key(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidKey, message)
+    }
+
+    pub fn invalid_value(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidValue, message)
+    }
+
+    pub fn closed(backend: &str) -> Self {
+        Error::new(
+            ErrorKind::Closed,
+            format!("{backend}: the store is closed"),
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind.code())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

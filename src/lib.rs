@@ -1,0 +1,20 @@
+#![deny(clippy::all)]
+//! fedikv: key–value stores for Fedify, as a Node.js addon.
+//!
+//! The shape: [`backend::KvBackend`] is the one trait; [`memory`] and
+//! [`sqlite`] implement it; [`store::Store`] adds what every store shares;
+//! `binding` is the thin napi layer that JavaScript sees.
+
+pub mod backend;
+pub mod error;
+pub mod json;
+pub mod key;
+pub mod memory;
+pub mod sqlite;
+pub mod store;
+pub mod ttl;
+
+mod binding;
+
+#[cfg(test)]
+mod conformance;

@@ -1,0 +1,558 @@
+//! The SQLite backend: the table layout of `@fedify/sqlite`, on the bundled
+//! SQLite, with one connection owned by a thread of its own so that no
+//! blocking call runs on an async runtime's workers.
+
+use crate::backend::{Entry, KvBackend, Page};
+use crate::error::{Error, ErrorKind, Result};
+use crate::json;
+use crate::key::{encode_parts, Key};
+use crate::ttl::{now_ms, Ttl};
+use async_trait::async_trait;
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const DEFAULT_TABLE: &str = "fedify_kv";
+
+/// How long a statement waits for another connection's lock (another
+/// process writing the same file) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Expired rows are purged at most this often, each time at most
+/// [`PURGE_LIMIT`] rows through the `expires` index: the work follows the
+/// number of expired rows, never the size of the table.
+const PURGE_INTERVAL_MS: i64 = 1_000;
+const PURGE_LIMIT: i64 = 1_000;
+
+/// Where the store lives and how its table is named.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// A file path, or `:memory:` for a private in-memory database.
+    pub path: String,
+    pub table: String,
+    /// Whether the table is known to exist already (skips `CREATE`).
+    pub initialized: bool,
+}
+
+impl SqliteConfig {
+    pub fn new(path: impl Into<String>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            table: DEFAULT_TABLE.into(),
+            initialized: false,
+        }
+    }
+}
+
+/// Table names are spliced into SQL, so only `[A-Za-z_][A-Za-z0-9_]{0,63}`
+/// is accepted (the rule `@fedify/sqlite` applies too).
+pub fn validate_table_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidOption,
+            format!(
+                "SQLite: invalid table name {name:?}: use 1 to 64 letters, digits and \
+                 underscores, not starting with a digit"
+            ),
+        ))
+    }
+}
+
+/// The statements, with the table name filled in once.
+struct Sql {
+    create_table: String,
+    create_index: String,
+    drop_table: String,
+    get: String,
+    upsert: String,
+    delete: String,
+    list_all: String,
+    list_range: String,
+    purge: String,
+}
+
+impl Sql {
+    fn new(table: &str) -> Sql {
+        let t = format!("\"{table}\"");
+        const LIVE: &str = "(expires IS NULL OR expires > ?2)";
+        Sql {
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, value TEXT NOT NULL, \
+                 created INTEGER NOT NULL, expires INTEGER)"
+            ),
+            create_index: format!(
+                "CREATE INDEX IF NOT EXISTS \"idx_{table}_expires\" ON {t} (expires)"
+            ),
+            drop_table: format!("DROP TABLE IF EXISTS {t}"),
+            get: format!("SELECT value FROM {t} WHERE key = ?1 AND {LIVE}"),
+            // `created` keeps the first write's time, as @fedify/sqlite does.
+            upsert: format!(
+                "INSERT INTO {t} (key, value, created, expires) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires"
+            ),
+            delete: format!("DELETE FROM {t} WHERE key = ?1"),
+            list_all: format!(
+                "SELECT key, value FROM {t} WHERE key > ?1 AND {LIVE} ORDER BY key LIMIT ?3"
+            ),
+            // ?4..?5 bound the keys under a prefix; see `prefix_range`.
+            list_range: format!(
+                "SELECT key, value FROM {t} WHERE key > ?1 AND {LIVE} AND key >= ?4 AND key <= ?5 \
+                 ORDER BY key LIMIT ?3"
+            ),
+            purge: format!(
+                "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} \
+                 WHERE expires IS NOT NULL AND expires <= ?1 LIMIT ?2)"
+            ),
+        }
+    }
+}
+
+/// The text range holding every key under `prefix`, as stored keys are
+/// `JSON.stringify(key)`: the prefix's text without its `]`, followed either
+/// by `]` (the prefix key itself) or by `,` (a longer key). Inside a JSON
+/// string a `"` is always escaped, so no other key can share that text, and
+/// no character is a pattern as it would be in `LIKE`.
+fn prefix_range(prefix: &[String]) -> (String, String) {
+    let mut open = encode_parts(prefix);
+    open.pop();
+    (format!("{open},"), format!("{open}]"))
+}
+
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// A SQLite store: a handle to the thread that owns the connection.
+pub struct SqliteBackend {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteBackend {
+    /// Starts the store's thread; the database is opened by the first
+    /// operation, so a bad path fails there, with `ERR_FEDIKV_CONNECTION`.
+    pub fn new(config: SqliteConfig) -> Result<SqliteBackend> {
+        validate_table_name(&config.table)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let mut worker = Worker {
+            sql: Sql::new(&config.table),
+            initialized: config.initialized,
+            config,
+            db: None,
+            next_purge: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("fedikv-sqlite".into())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut worker);
+                }
+            })
+            .map_err(|e| Error::new(ErrorKind::Backend, format!("SQLite: cannot start a thread: {e}")))?;
+        Ok(SqliteBackend {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `f` on the store's thread and waits for its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Worker) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |worker| {
+            let _ = tx.send(f(worker));
+        });
+        let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(Error::closed("SQLite"));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Backend, "SQLite: the store's thread stopped")))
+    }
+}
+
+/// The state owned by the store's thread.
+struct Worker {
+    config: SqliteConfig,
+    sql: Sql,
+    db: Option<Connection>,
+    initialized: bool,
+    next_purge: i64,
+}
+
+impl Worker {
+    /// The open connection and the statements, opening the database (and
+    /// creating the table) first if needed.
+    fn db(&mut self) -> Result<(&mut Connection, &Sql)> {
+        if self.db.is_none() {
+            self.db = Some(open_connection(&self.config.path)?);
+        }
+        let db = self.db.as_mut().expect("opened above");
+        if !self.initialized {
+            db.execute_batch(&format!("{};{};", self.sql.create_table, self.sql.create_index))
+                .map_err(sqlite_error)?;
+            self.initialized = true;
+        }
+        Ok((db, &self.sql))
+    }
+
+    /// Purges a batch of expired rows if the last purge is old enough.
+    fn maybe_purge(&mut self, now: i64) -> Result<()> {
+        if now < self.next_purge {
+            return Ok(());
+        }
+        let (db, sql) = self.db()?;
+        let deleted = db
+            .prepare_cached(&sql.purge)
+            .and_then(|mut s| s.execute(params![now, PURGE_LIMIT]))
+            .map_err(sqlite_error)?;
+        // A full batch means more are waiting: purge again on the next write.
+        self.next_purge = if deleted as i64 >= PURGE_LIMIT { now } else { now + PURGE_INTERVAL_MS };
+        Ok(())
+    }
+}
+
+fn open_connection(path: &str) -> Result<Connection> {
+    let db = Connection::open(path).map_err(|e| {
+        Error::new(ErrorKind::Connection, format!("SQLite: cannot open {path:?}: {e}"))
+    })?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
+    if path != ":memory:" && !path.is_empty() {
+        // WAL lets readers in other processes go on while one writes;
+        // synchronous = NORMAL is the setting WAL is designed for: a commit
+        // survives a crash of the process, and the last commits before a
+        // power loss may be lost (the README says so).
+        db.pragma_update(None, "journal_mode", "WAL").map_err(sqlite_error)?;
+        db.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
+    }
+    Ok(db)
+}
+
+fn read_value(db: &Connection, sql: &str, key: &str, now: i64) -> Result<Option<String>> {
+    let mut stmt = db.prepare_cached(sql).map_err(sqlite_error)?;
+    stmt.query_row(params![key, now], |row| row.get_ref(0).map(text_of))
+        .optional()
+        .map_err(sqlite_error)?
+        .transpose()
+}
+
+/// A stored value as text; anything but TEXT was not written by Fedify or fedikv.
+fn text_of(value: ValueRef<'_>) -> Result<String> {
+    match value {
+        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::new(ErrorKind::InvalidData, "SQLite: a stored value is not UTF-8")),
+        other => Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("SQLite: a stored value is {:?}, not JSON text", other.data_type()),
+        )),
+    }
+}
+
+/// Maps every SQLite failure to the error kinds; the one place that does.
+fn sqlite_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let kind = match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::PermissionDenied) => {
+            ErrorKind::Connection
+        }
+        _ => ErrorKind::Backend,
+    };
+    let hint = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            " (another connection held the lock longer than the busy timeout)"
+        }
+        _ => "",
+    };
+    Error::new(kind, format!("SQLite: {e}{hint}"))
+}
+
+fn expires_at(ttl: Option<Ttl>, now: i64) -> Option<i64> {
+    ttl.map(|ttl| ttl.expires_at(now))
+}
+
+#[async_trait]
+impl KvBackend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "SQLite"
+    }
+
+    async fn initialize(&self) -> Result<()> {
+        self.run(|w| w.db().map(|_| ())).await
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<String>> {
+        let key = key.to_json();
+        self.run(move |w| {
+            let (db, sql) = w.db()?;
+            read_value(db, &sql.get, &key, now_ms())
+        })
+        .await
+    }
+
+    async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
+        let key = key.to_json();
+        self.run(move |w| {
+            let now = now_ms();
+            let (db, sql) = w.db()?;
+            db.prepare_cached(&sql.upsert)
+                .and_then(|mut s| s.execute(params![key, value, now, expires_at(ttl, now)]))
+                .map_err(sqlite_error)?;
+            w.maybe_purge(now)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let key = key.to_json();
+        self.run(move |w| {
+            let (db, sql) = w.db()?;
+            db.prepare_cached(&sql.delete)
+                .and_then(|mut s| s.execute(params![key]))
+                .map_err(sqlite_error)?;
+            w.maybe_purge(now_ms())
+        })
+        .await
+    }
+
+    async fn cas(
+        &self,
+        key: &Key,
+        expected: Option<&str>,
+        new: Option<String>,
+        ttl: Option<Ttl>,
+    ) -> Result<bool> {
+        let key = key.to_json();
+        let expected = expected.map(str::to_owned);
+        self.run(move |w| {
+            let (db, sql) = w.db()?;
+            // IMMEDIATE takes the write lock before reading, so no other
+            // connection (in this process or another) can change the row
+            // between the comparison and the write.
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_error)?;
+            let now = now_ms();
+            let current = read_value(&tx, &sql.get, &key, now)?;
+            let matches = match (&current, &expected) {
+                (None, None) => true,
+                (Some(current), Some(expected)) => json::json_text_equal(current, expected)?,
+                _ => false,
+            };
+            if !matches {
+                return Ok(false);
+            }
+            match new {
+                Some(value) => tx
+                    .prepare_cached(&sql.upsert)
+                    .and_then(|mut s| s.execute(params![key, value, now, expires_at(ttl, now)])),
+                None => tx.prepare_cached(&sql.delete).and_then(|mut s| s.execute(params![key])),
+            }
+            .map_err(sqlite_error)?;
+            tx.commit().map_err(sqlite_error)?;
+            w.maybe_purge(now)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        let prefix = prefix.to_vec();
+        let after = cursor.unwrap_or("").to_owned();
+        self.run(move |w| {
+            let now = now_ms();
+            let (db, sql) = w.db()?;
+            let limit = limit as i64;
+            let rows: Vec<(String, Result<String>)> = if prefix.is_empty() {
+                let mut stmt = db.prepare_cached(&sql.list_all).map_err(sqlite_error)?;
+                let rows = stmt
+                    .query_map(params![after, now, limit], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
+                    })
+                    .map_err(sqlite_error)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sqlite_error)?
+            } else {
+                let (low, high) = prefix_range(&prefix);
+                let mut stmt = db.prepare_cached(&sql.list_range).map_err(sqlite_error)?;
+                let rows = stmt
+                    .query_map(params![after, now, limit, low, high], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
+                    })
+                    .map_err(sqlite_error)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sqlite_error)?
+            };
+            let cursor = (rows.len() as i64 == limit).then(|| rows[rows.len() - 1].0.clone());
+            let mut entries = Vec::with_capacity(rows.len());
+            for (text, value) in rows {
+                // A row whose key is not a KvKey was not written by Fedify
+                // or fedikv: it is no entry of this store, and is skipped.
+                let Ok(key) = Key::from_json(&text) else { continue };
+                if key.has_prefix(&prefix) {
+                    entries.push(Entry { key, value: value? });
+                }
+            }
+            Ok(Page { entries, cursor })
+        })
+        .await
+    }
+
+    async fn drop_storage(&self) -> Result<()> {
+        self.run(|w| {
+            let drop_table = w.sql.drop_table.clone();
+            let db = match &mut w.db {
+                Some(db) => db,
+                None => {
+                    w.db = Some(open_connection(&w.config.path)?);
+                    w.db.as_mut().expect("opened above")
+                }
+            };
+            db.execute_batch(&drop_table).map_err(sqlite_error)?;
+            w.initialized = false;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the sender ends the thread's loop once the jobs already
+        // queued are done; the connection closes with it.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .ok();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    mod in_memory {
+        use super::*;
+        conformance::suite!(SqliteBackend::new(SqliteConfig::new(":memory:")).unwrap());
+    }
+
+    mod in_a_file {
+        use super::*;
+        conformance::suite!({
+            let dir = tempfile::tempdir().unwrap().keep();
+            SqliteBackend::new(SqliteConfig::new(dir.join("kv.db").to_str().unwrap())).unwrap()
+        });
+    }
+
+    #[test]
+    fn table_names_cannot_inject() {
+        for bad in ["", "1abc", "a-b", "a\"b", "t; DROP TABLE x", "ü", &"a".repeat(65)] {
+            assert_eq!(validate_table_name(bad).unwrap_err().kind, ErrorKind::InvalidOption);
+        }
+        for good in ["fedify_kv", "_t", "T1", &"a".repeat(64)] {
+            validate_table_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn prefix_range_brackets_exactly_the_keys_under_it() {
+        let (low, high) = prefix_range(&["a".into(), "b".into()]);
+        assert_eq!((low.as_str(), high.as_str()), (r#"["a","b","#, r#"["a","b"]"#));
+        for inside in [r#"["a","b"]"#, r#"["a","b",""]"#, r#"["a","b","\uffff"]"#] {
+            assert!(inside >= low.as_str() && inside <= high.as_str(), "{inside}");
+        }
+        for outside in [r#"["a","bc"]"#, r#"["a","b\""]"#, r#"["a"]"#, r#"["a","c"]"#] {
+            assert!(!(outside >= low.as_str() && outside <= high.as_str()), "{outside}");
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_the_layout_of_fedify_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.db");
+        let path = path.to_str().unwrap();
+        let b = SqliteBackend::new(SqliteConfig::new(path)).unwrap();
+        let key = Key::new(vec!["a".into(), "b\"c".into()]).unwrap();
+        b.set(&key, r#"{"x":1}"#.into(), Some(Ttl::from_millis(60_000.0).unwrap())).await.unwrap();
+        b.close().await.unwrap();
+
+        let db = Connection::open(path).unwrap();
+        let (k, v, created, expires): (String, String, i64, i64) = db
+            .query_row("SELECT key, value, created, expires FROM fedify_kv", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(k, r#"["a","b\"c"]"#);
+        assert_eq!(v, r#"{"x":1}"#);
+        assert_eq!(expires - created, 60_000);
+        let index: String = db
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'fedify_kv' \
+                 AND sql IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, "idx_fedify_kv_expires");
+        let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn reads_rows_written_the_fedify_way() {
+        // @fedify/sqlite may store a fractional expiry (now + ttl.total("ms")).
+        let backend = SqliteBackend::new(SqliteConfig::new(":memory:")).unwrap();
+        let far = now_ms() as f64 + 60_000.5;
+        let past = now_ms() as f64 - 0.5;
+        backend
+            .run(move |w| {
+                let (db, _) = w.db()?;
+                db.execute(
+                    "INSERT INTO fedify_kv VALUES ('[\"live\"]', '1', 0, ?1), ('[\"dead\"]', '2', 0, ?2)",
+                    params![far, past],
+                )
+                .map_err(sqlite_error)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let live = Key::new(vec!["live".into()]).unwrap();
+        let dead = Key::new(vec!["dead".into()]).unwrap();
+        assert_eq!(backend.get(&live).await.unwrap().as_deref(), Some("1"));
+        assert_eq!(backend.get(&dead).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bad_path_is_a_connection_error() {
+        let b = SqliteBackend::new(SqliteConfig::new("/nonexistent/dir/kv.db")).unwrap();
+        let err = b.get(&Key::new(vec!["a".into()]).unwrap()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Connection);
+        assert!(err.message.starts_with("SQLite: "), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn closed_store_refuses_work() {
+        let b = SqliteBackend::new(SqliteConfig::new(":memory:")).unwrap();
+        b.close().await.unwrap();
+        let err = b.get(&Key::new(vec!["a".into()]).unwrap()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Closed);
+    }
+}

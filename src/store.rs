@@ -1,0 +1,109 @@
+//! What every store does the same whatever its backend: the closed state,
+//! `set` of nothing as a delete, argument checks that need no backend.
+
+use crate::backend::{KvBackend, Page};
+use crate::error::{Error, Result};
+use crate::json;
+use crate::key::Key;
+use crate::ttl::Ttl;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Page size bounds for `list`: small enough to keep memory flat, large
+/// enough to amortise a round trip.
+pub const MAX_PAGE: usize = 10_000;
+
+/// A backend behind the rules every store shares.
+pub struct Store {
+    backend: Arc<dyn KvBackend>,
+    closed: AtomicBool,
+}
+
+impl Store {
+    pub fn new(backend: impl KvBackend) -> Store {
+        Store {
+            backend: Arc::new(backend),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    fn open(&self) -> Result<&dyn KvBackend> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::closed(self.backend.name()));
+        }
+        Ok(self.backend.as_ref())
+    }
+
+    pub async fn initialize(&self) -> Result<()> {
+        self.open()?.initialize().await
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<String>> {
+        self.open()?.get(key).await
+    }
+
+    /// Stores `value` (JSON text); `None` deletes, as `set(key, undefined)`
+    /// does in JavaScript.
+    pub async fn set(&self, key: &Key, value: Option<String>, ttl: Option<Ttl>) -> Result<()> {
+        let backend = self.open()?;
+        match value {
+            Some(value) => {
+                json::validate(&value)?;
+                backend.set(key, value, ttl).await
+            }
+            None => backend.delete(key).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &Key) -> Result<()> {
+        self.open()?.delete(key).await
+    }
+
+    pub async fn cas(
+        &self,
+        key: &Key,
+        expected: Option<&str>,
+        new: Option<String>,
+        ttl: Option<Ttl>,
+    ) -> Result<bool> {
+        let backend = self.open()?;
+        if let Some(expected) = expected {
+            json::validate(expected)?;
+        }
+        if let Some(new) = &new {
+            json::validate(new)?;
+        }
+        backend.cas(key, expected, new, ttl).await
+    }
+
+    pub async fn list_page(
+        &self,
+        prefix: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.open()?
+            .list_page(prefix, cursor, limit.clamp(1, MAX_PAGE))
+            .await
+    }
+
+    pub async fn drop_storage(&self) -> Result<()> {
+        self.open()?.drop_storage().await
+    }
+
+    /// Closes the store; later calls fail with `Closed`. Closing twice is fine.
+    pub async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.backend.close().await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
