@@ -1,0 +1,206 @@
+/**
+ * fedikv: key–value stores for Fedify, written in Rust.
+ *
+ * Every store implements Fedify's `KvStore` interface, so it can be passed
+ * as the `kv` option of `createFederation()`:
+ *
+ * ```ts
+ * import { createFederation } from "@fedify/fedify";
+ * import { SqliteKvStore } from "fedikv";
+ *
+ * const federation = createFederation({ kv: new SqliteKvStore("./fedify.db") });
+ * ```
+ *
+ * @module
+ */
+
+/** A key: one or more strings (Fedify's `KvKey`). */
+export type KvKey = readonly [string] | readonly [string, ...string[]];
+
+/**
+ * The part of `Temporal.Duration` that fedikv reads: pass a
+ * `Temporal.Duration` (native, or from `@js-temporal/polyfill`).
+ */
+export interface DurationLike {
+  readonly years: number;
+  readonly months: number;
+  readonly weeks: number;
+  readonly days: number;
+  readonly hours: number;
+  readonly minutes: number;
+  readonly seconds: number;
+  readonly milliseconds: number;
+  readonly microseconds: number;
+  readonly nanoseconds: number;
+}
+
+/** Options of `set()` and `cas()`. */
+export interface KvStoreSetOptions {
+  /**
+   * How long the value lives: a `Temporal.Duration`, precise to the
+   * millisecond (fractions of a second included). Years and months are
+   * measured from now. A negative duration is a `RangeError`.
+   */
+  ttl?: DurationLike;
+}
+
+/** One entry yielded by `list()`. */
+export interface KvStoreListEntry {
+  readonly key: KvKey;
+  readonly value: unknown;
+}
+
+/**
+ * The `code` of every error a fedikv store throws or rejects with:
+ *
+ * - `ERR_FEDIKV_INVALID_KEY` (`TypeError`): the key is not a non-empty array
+ *   of strings, or a part has a lone surrogate.
+ * - `ERR_FEDIKV_INVALID_VALUE` (`TypeError`): the value cannot be JSON
+ *   (a `BigInt`, a cycle, a function).
+ * - `ERR_FEDIKV_INVALID_TTL` (`RangeError`): the TTL is negative, not a
+ *   duration, or longer than 1,000 years.
+ * - `ERR_FEDIKV_INVALID_OPTION` (`TypeError`): a constructor option is wrong
+ *   (a table name other than letters, digits and underscores, say).
+ * - `ERR_FEDIKV_CLOSED`: the store was closed.
+ * - `ERR_FEDIKV_CONNECTION`: the backend cannot be reached or opened.
+ * - `ERR_FEDIKV_BACKEND`: the backend failed (a lock held too long, a full disk…).
+ * - `ERR_FEDIKV_INVALID_DATA`: what the backend holds is not JSON.
+ * - `ERR_FEDIKV_UNSUPPORTED`: the store cannot do this.
+ */
+export type FedikvErrorCode =
+  | "ERR_FEDIKV_INVALID_KEY"
+  | "ERR_FEDIKV_INVALID_VALUE"
+  | "ERR_FEDIKV_INVALID_TTL"
+  | "ERR_FEDIKV_INVALID_OPTION"
+  | "ERR_FEDIKV_CLOSED"
+  | "ERR_FEDIKV_CONNECTION"
+  | "ERR_FEDIKV_BACKEND"
+  | "ERR_FEDIKV_INVALID_DATA"
+  | "ERR_FEDIKV_UNSUPPORTED";
+
+/**
+ * What every fedikv store does: Fedify's `KvStore`, plus `close()`.
+ * Values are JSON: `get` returns `JSON.parse(JSON.stringify(value))` of what
+ * was set, a copy. Not constructed directly; use a store class.
+ */
+export declare abstract class FedikvKvStore {
+  /**
+   * The live value of `key`, or `undefined` when it is absent or expired.
+   * @throws {TypeError} `ERR_FEDIKV_INVALID_KEY` for a key that is not a
+   *   non-empty array of strings.
+   */
+  get<T = unknown>(key: KvKey): Promise<T | undefined>;
+
+  /**
+   * Stores `value` under `key`, replacing any earlier value and TTL.
+   * `set(key, undefined)` deletes the key.
+   * @throws {TypeError} `ERR_FEDIKV_INVALID_VALUE` for a value JSON cannot
+   *   hold (`BigInt`, a cycle); nothing is written.
+   * @throws {RangeError} `ERR_FEDIKV_INVALID_TTL` for a negative TTL.
+   */
+  set(key: KvKey, value: unknown, options?: KvStoreSetOptions): Promise<void>;
+
+  /** Deletes `key`; deleting a missing key is fine. */
+  delete(key: KvKey): Promise<void>;
+
+  /**
+   * Atomically replaces the value of `key` with `newValue` if its live value
+   * deep-equals `expectedValue` (as JSON: member order does not matter).
+   * `expectedValue === undefined` means "absent or expired";
+   * `newValue === undefined` deletes. Holds against every other writer,
+   * other processes included.
+   * @returns `true` if it swapped, `false` if the value differed.
+   */
+  cas(
+    key: KvKey,
+    expectedValue: unknown,
+    newValue: unknown,
+    options?: KvStoreSetOptions,
+  ): Promise<boolean>;
+
+  /**
+   * Every live entry whose key starts with `prefix` (the prefix key itself
+   * included), each once; all entries without a prefix. Matching is exact
+   * and case-sensitive: no character is a pattern. Streams in pages, so
+   * memory stays flat however many entries match.
+   *
+   * ```ts
+   * for await (const { key, value } of store.list(["_fedify"])) console.log(key, value);
+   * ```
+   */
+  list(prefix?: KvKey): AsyncIterable<KvStoreListEntry>;
+
+  /**
+   * Closes the store and releases its connection or memory. Idempotent;
+   * any later operation rejects with `ERR_FEDIKV_CLOSED`.
+   */
+  close(): Promise<void>;
+
+  /** Whether `close()` has been called. */
+  readonly closed: boolean;
+
+  /** Closes the store, for `await using store = new SqliteKvStore(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A store in this process's memory, for tests and development. Unlike
+ * Fedify's `MemoryKvStore`, values are copies (changing an object after
+ * `set` does not change what is stored), expired entries are purged, and
+ * `list(prefix)` visits only the matching entries.
+ *
+ * ```ts
+ * const kv = new MemoryKvStore();
+ * ```
+ */
+export declare class MemoryKvStore extends FedikvKvStore {
+  constructor();
+}
+
+/** Options of {@link SqliteKvStore}. */
+export interface SqliteKvStoreOptions {
+  /**
+   * The table holding the entries: letters, digits and underscores, not
+   * starting with a digit, at most 64. `"fedify_kv"` by default, the table
+   * of `@fedify/sqlite`.
+   */
+  readonly tableName?: string;
+  /**
+   * Whether the table already exists, so the store need not create it.
+   * `false` by default.
+   */
+  readonly initialized?: boolean;
+}
+
+/**
+ * A store in a SQLite database file (SQLite is built in; nothing to
+ * install). It uses the table layout of `@fedify/sqlite`, so the two can
+ * share a file. Files use WAL with `synchronous = NORMAL`: a write survives a
+ * crash of the process; the last writes before a power loss may be lost.
+ * Several processes can use one file; `cas` stays atomic across them.
+ *
+ * ```ts
+ * const kv = new SqliteKvStore("./fedify.db");
+ * const kv2 = new SqliteKvStore("./fedify.db", { tableName: "my_kv" });
+ * ```
+ *
+ * The file is opened by the first operation: a path that cannot be opened
+ * rejects that operation with `ERR_FEDIKV_CONNECTION`.
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for a path that is not a
+ *   string or `file:` URL, or a bad table name.
+ */
+export declare class SqliteKvStore extends FedikvKvStore {
+  /**
+   * @param path The database file, created if missing; `":memory:"` (the
+   *   default) for a private in-memory database.
+   */
+  constructor(path?: string | URL, options?: SqliteKvStoreOptions);
+  /** The database file (or `":memory:"`). */
+  readonly path: string;
+  /** The table holding the entries. */
+  readonly tableName: string;
+  /** Creates the table and its index if missing. Operations do it themselves. */
+  initialize(): Promise<void>;
+  /** Drops the table; the next operation creates it again. */
+  drop(): Promise<void>;
+}

@@ -1,0 +1,353 @@
+'use strict'
+// The public API of fedikv: the store classes a Fedify app passes as `kv`.
+//
+// This layer only converts. Keys and values become JSON text with V8's own
+// JSON.stringify (so what `get` returns is exactly
+// JSON.parse(JSON.stringify(value)), and keys are byte for byte what
+// Fedify's SQL layouts store); results come back through JSON.parse; TTLs
+// become milliseconds; `list()` is an async generator over the native page
+// call. Storage, expiry, atomicity and every rule of the contract live in
+// the Rust core (src/), reached through the napi binding (binding.js).
+
+const { NativeStore } = require('./binding.js')
+
+/** How many entries one native `listPage` call returns. */
+const LIST_PAGE_SIZE = 256
+
+const ERROR_CLASSES = {
+  ERR_FEDIKV_INVALID_KEY: TypeError,
+  ERR_FEDIKV_INVALID_VALUE: TypeError,
+  ERR_FEDIKV_INVALID_OPTION: TypeError,
+  ERR_FEDIKV_INVALID_TTL: RangeError,
+}
+
+function fedikvError(code, message) {
+  const ErrorClass = ERROR_CLASSES[code] ?? Error
+  const error = new ErrorClass(message)
+  error.code = code
+  return error
+}
+
+// Native errors arrive as "[CODE] message" (napi cannot set a custom code on
+// a rejected promise); this turns them into the documented classes and codes.
+const NATIVE_ERROR = /^\[(ERR_FEDIKV_[A-Z_]+)\] ([\s\S]*)$/
+
+function translate(error) {
+  const match = error instanceof Error && !error.code?.startsWith?.('ERR_FEDIKV_')
+    ? NATIVE_ERROR.exec(error.message)
+    : null
+  return match ? fedikvError(match[1], `fedikv: ${match[2]}`) : error
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`
+  return `a ${typeof value}`
+}
+
+function checkParts(key, what) {
+  if (!Array.isArray(key)) {
+    throw fedikvError('ERR_FEDIKV_INVALID_KEY', `fedikv: a ${what} must be an array of strings, not ${describe(key)}`)
+  }
+  for (let i = 0; i < key.length; i++) {
+    const part = key[i]
+    if (typeof part !== 'string') {
+      throw fedikvError('ERR_FEDIKV_INVALID_KEY', `fedikv: part ${i} of the ${what} must be a string, not ${describe(part)}`)
+    }
+    if (!part.isWellFormed()) {
+      throw fedikvError('ERR_FEDIKV_INVALID_KEY', `fedikv: part ${i} of the ${what} has a lone surrogate, which no store can hold`)
+    }
+  }
+}
+
+/** The key as `JSON.stringify(key)`, after checking it is a KvKey. */
+function encodeKey(key) {
+  checkParts(key, 'key')
+  if (key.length === 0) {
+    throw fedikvError('ERR_FEDIKV_INVALID_KEY', 'fedikv: a key must have at least one part')
+  }
+  return JSON.stringify(key)
+}
+
+/** A `list()` prefix: like a key, but absent or empty means everything. */
+function encodePrefix(prefix) {
+  if (prefix === undefined || prefix === null) return null
+  checkParts(prefix, 'prefix')
+  return prefix.length === 0 ? null : JSON.stringify(prefix)
+}
+
+/** The value as JSON text; `undefined` stays `null` ("absent"). */
+function encodeValue(value) {
+  if (value === undefined) return null
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    throw fedikvError('ERR_FEDIKV_INVALID_VALUE', `fedikv: the value cannot be stored as JSON: ${error.message}`)
+  }
+  if (text === undefined) {
+    throw fedikvError('ERR_FEDIKV_INVALID_VALUE', `fedikv: ${describe(value)} cannot be stored as JSON`)
+  }
+  return text
+}
+
+function decodeValue(text, keyJson) {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw fedikvError('ERR_FEDIKV_INVALID_DATA', `fedikv: the value stored under ${keyJson} is not JSON: ${error.message}`)
+  }
+}
+
+const DURATION_FIELDS = [
+  'years', 'months', 'weeks', 'days', 'hours', 'minutes', 'seconds',
+  'milliseconds', 'microseconds', 'nanoseconds',
+]
+const MS = {
+  weeks: 7 * 864e5, days: 864e5, hours: 36e5, minutes: 6e4, seconds: 1e3,
+  milliseconds: 1, microseconds: 1e-3, nanoseconds: 1e-6,
+}
+
+/**
+ * Milliseconds in a `Temporal.Duration` (native or polyfill; any object with
+ * its fields). Years and months are measured from now, in UTC, with the day
+ * constrained to the target month as Temporal does (Jan 31 + 1 month = the
+ * last day of February); days are 24 hours.
+ */
+function durationToMs(ttl) {
+  if (typeof ttl !== 'object' || ttl === null) {
+    throw fedikvError('ERR_FEDIKV_INVALID_TTL', `fedikv: ttl must be a Temporal.Duration, not ${describe(ttl)}`)
+  }
+  const f = {}
+  for (const name of DURATION_FIELDS) {
+    const v = ttl[name] ?? 0
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw fedikvError('ERR_FEDIKV_INVALID_TTL', `fedikv: ttl.${name} must be a finite number (is ttl a Temporal.Duration?)`)
+    }
+    if (v < 0) throw fedikvError('ERR_FEDIKV_INVALID_TTL', 'fedikv: ttl must not be negative')
+    f[name] = v
+  }
+  let ms = 0
+  if (f.years !== 0 || f.months !== 0) {
+    const now = Date.now()
+    const start = new Date(now)
+    const month = new Date(Date.UTC(start.getUTCFullYear() + f.years, start.getUTCMonth() + f.months, 1))
+    const lastDay = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 0)).getUTCDate()
+    month.setUTCDate(Math.min(start.getUTCDate(), lastDay))
+    month.setUTCHours(start.getUTCHours(), start.getUTCMinutes(), start.getUTCSeconds(), start.getUTCMilliseconds())
+    ms = month.getTime() - now
+  }
+  for (const name in MS) ms += f[name] * MS[name]
+  if (!Number.isFinite(ms)) {
+    throw fedikvError('ERR_FEDIKV_INVALID_TTL', 'fedikv: ttl is too long')
+  }
+  return ms
+}
+
+/** The TTL of `set`/`cas` options in milliseconds, or null for none. */
+function ttlOf(options) {
+  if (options === undefined || options === null) return null
+  if (typeof options !== 'object') {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: options must be an object, not ${describe(options)}`)
+  }
+  return options.ttl === undefined || options.ttl === null ? null : durationToMs(options.ttl)
+}
+
+function optionsObject(options, className) {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: the options of ${className} must be an object, not ${describe(options)}`)
+  }
+  return options
+}
+
+function stringOption(options, name, fallback, className) {
+  const v = options[name] ?? fallback
+  if (typeof v !== 'string') {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} option ${name} must be a string, not ${describe(v)}`)
+  }
+  return v
+}
+
+function booleanOption(options, name, fallback, className) {
+  const v = options[name] ?? fallback
+  if (typeof v !== 'boolean') {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} option ${name} must be a boolean, not ${describe(v)}`)
+  }
+  return v
+}
+
+/** Calls a native constructor, turning its errors into fedikv errors. */
+function openNative(open) {
+  try {
+    return open()
+  } catch (error) {
+    throw translate(error)
+  }
+}
+
+const natives = new WeakMap()
+
+/**
+ * What every fedikv store shares: Fedify's `KvStore` interface, plus
+ * `close()` and `Symbol.asyncDispose`.
+ */
+class FedikvKvStore {
+  #native
+
+  constructor(native) {
+    if (!(native instanceof NativeStore)) {
+      throw new TypeError('fedikv: use MemoryKvStore, SqliteKvStore, … rather than FedikvKvStore itself')
+    }
+    this.#native = native
+    natives.set(this, native)
+  }
+
+  async get(key) {
+    const keyJson = encodeKey(key)
+    let text
+    try {
+      text = await this.#native.get(keyJson)
+    } catch (error) {
+      throw translate(error)
+    }
+    return text == null ? undefined : decodeValue(text, keyJson)
+  }
+
+  async set(key, value, options) {
+    const keyJson = encodeKey(key)
+    const valueJson = encodeValue(value)
+    const ttl = ttlOf(options)
+    try {
+      await this.#native.set(keyJson, valueJson, ttl)
+    } catch (error) {
+      throw translate(error)
+    }
+  }
+
+  async delete(key) {
+    const keyJson = encodeKey(key)
+    try {
+      await this.#native.delete(keyJson)
+    } catch (error) {
+      throw translate(error)
+    }
+  }
+
+  async cas(key, expectedValue, newValue, options) {
+    const keyJson = encodeKey(key)
+    const expected = encodeValue(expectedValue)
+    const value = encodeValue(newValue)
+    const ttl = ttlOf(options)
+    try {
+      return await this.#native.cas(keyJson, expected, value, ttl)
+    } catch (error) {
+      throw translate(error)
+    }
+  }
+
+  list(prefix) {
+    // Checked now, so a bad prefix throws at the call, not at the first step.
+    return this.#pages(encodePrefix(prefix))
+  }
+
+  async *#pages(prefixJson) {
+    let cursor = null
+    do {
+      let page
+      try {
+        page = await this.#native.listPage(prefixJson, cursor, LIST_PAGE_SIZE)
+      } catch (error) {
+        throw translate(error)
+      }
+      const entries = page.entries
+      for (let i = 0; i < entries.length; i += 2) {
+        yield { key: JSON.parse(entries[i]), value: decodeValue(entries[i + 1], entries[i]) }
+      }
+      cursor = page.cursor ?? null
+    } while (cursor !== null)
+  }
+
+  async close() {
+    try {
+      await this.#native.close()
+    } catch (error) {
+      throw translate(error)
+    }
+  }
+
+  /** Whether `close()` has been called. */
+  get closed() {
+    return this.#native.closed
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.close()
+  }
+}
+
+/** Calls a native method only some stores have (initialize, drop). */
+async function callNative(store, method) {
+  try {
+    await natives.get(store)[method]()
+  } catch (error) {
+    throw translate(error)
+  }
+}
+
+class MemoryKvStore extends FedikvKvStore {
+  constructor() {
+    super(NativeStore.memory())
+  }
+}
+
+class SqliteKvStore extends FedikvKvStore {
+  #path
+  #tableName
+
+  constructor(path = ':memory:', options = {}) {
+    const name = 'SqliteKvStore'
+    if (path instanceof URL) {
+      if (path.protocol !== 'file:') {
+        throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path or file: URL, not ${path.protocol} URL`)
+      }
+      path = require('node:url').fileURLToPath(path)
+    }
+    if (typeof path !== 'string' || path.includes('\0')) {
+      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path (or ":memory:"), not ${describe(path)}`)
+    }
+    const opts = optionsObject(options, name)
+    const tableName = stringOption(opts, 'tableName', 'fedify_kv', name)
+    const initialized = booleanOption(opts, 'initialized', false, name)
+    super(openNative(() => NativeStore.sqlite(path, tableName, initialized)))
+    this.#path = path
+    this.#tableName = tableName
+  }
+
+  /** The database file (or `":memory:"`). */
+  get path() {
+    return this.#path
+  }
+
+  /** The table holding the entries. */
+  get tableName() {
+    return this.#tableName
+  }
+
+  /** Creates the table and its index if they do not exist. */
+  initialize() {
+    return callNative(this, 'initialize')
+  }
+
+  /** Drops the table; the next operation creates it again. */
+  drop() {
+    return callNative(this, 'dropStorage')
+  }
+}
+
+module.exports = {
+  FedikvKvStore,
+  MemoryKvStore,
+  SqliteKvStore,
+}
