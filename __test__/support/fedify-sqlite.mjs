@@ -1,0 +1,75 @@
+// The storage of @fedify/sqlite 1.8.7, on better-sqlite3: the same table,
+// the same SQL shapes (JSON.stringify(key) as the key, `now + ttl` in epoch
+// milliseconds as `expires`, a table-wide expiry DELETE after every write,
+// LIKE for prefixes). @fedify/sqlite itself needs `node:sqlite` (Node 22),
+// so tests and benchmarks on Node 20 use this stand-in to write and read
+// the layout exactly as Fedify does.
+import Database from "better-sqlite3";
+
+export class FedifySqliteLayout {
+  #db;
+  #table;
+
+  constructor(path, tableName = "fedify_kv") {
+    this.#db = new Database(path);
+    this.#table = tableName;
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS "${tableName}" (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS "idx_${tableName}_expires" ON "${tableName}" (expires);
+    `);
+  }
+
+  get db() {
+    return this.#db;
+  }
+
+  async get(key) {
+    const row = this.#db
+      .prepare(`SELECT value FROM "${this.#table}" WHERE key = ? AND (expires IS NULL OR expires > ?)`)
+      .get(JSON.stringify(key), Date.now());
+    return row === undefined ? undefined : JSON.parse(row.value);
+  }
+
+  async set(key, value, options) {
+    if (value === undefined) return;
+    const now = Date.now();
+    // Fedify adds ttl.total("milliseconds"), which may have a fraction.
+    const expires = options?.ttl === undefined ? null : now + options.ttl.total({ unit: "milliseconds" });
+    this.#db
+      .prepare(`INSERT INTO "${this.#table}" (key, value, created, expires) VALUES (?, ?, ?, ?)
+        ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires`)
+      .run(JSON.stringify(key), JSON.stringify(value), now, expires);
+    this.#expire();
+  }
+
+  async delete(key) {
+    this.#db.prepare(`DELETE FROM "${this.#table}" WHERE key = ?`).run(JSON.stringify(key));
+    this.#expire();
+  }
+
+  async *list(prefix) {
+    const now = Date.now();
+    const rows = prefix === undefined || prefix.length === 0
+      ? this.#db
+        .prepare(`SELECT key, value FROM "${this.#table}" WHERE expires IS NULL OR expires > ? ORDER BY key`)
+        .all(now)
+      : this.#db
+        .prepare(`SELECT key, value FROM "${this.#table}"
+          WHERE (key LIKE ? ESCAPE '\\' OR key = ?) AND (expires IS NULL OR expires > ?) ORDER BY key`)
+        .all(JSON.stringify(prefix).slice(0, -1) + ",%", JSON.stringify(prefix), now);
+    for (const row of rows) yield { key: JSON.parse(row.key), value: JSON.parse(row.value) };
+  }
+
+  #expire() {
+    this.#db.prepare(`DELETE FROM "${this.#table}" WHERE expires IS NOT NULL AND expires <= ?`).run(Date.now());
+  }
+
+  close() {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,30 @@
+// Compiled by `tsc --noEmit` in `npm test`: the shipped index.d.ts must stay
+// assignable to Fedify's own KvStore interface, and its methods must type-check
+// the way a Fedify app calls them.
+import type { KvStore } from "@fedify/fedify";
+import { Temporal } from "@js-temporal/polyfill";
+import { type FedikvErrorCode, MemoryKvStore, SqliteKvStore } from "fedikv";
+
+const stores: KvStore[] = [
+  new MemoryKvStore(),
+  new SqliteKvStore(),
+  new SqliteKvStore("./fedify.db"),
+  new SqliteKvStore(new URL("file:///tmp/fedify.db"), { tableName: "kv", initialized: true }),
+];
+
+export async function use(kv: KvStore & { close(): Promise<void> }): Promise<number | undefined> {
+  await kv.set(["a", "b"], { x: 1 }, { ttl: Temporal.Duration.from({ minutes: 5 }) });
+  const ok: boolean | undefined = await kv.cas?.(["a"], undefined, 1);
+  for await (const { key, value } of kv.list(["a"])) {
+    const first: string = key[0];
+    void first;
+    void value;
+  }
+  await kv.close();
+  return ok ? await kv.get<number>(["a"]) : undefined;
+}
+
+const sqlite = new SqliteKvStore();
+export const dropped: Promise<void> = sqlite.drop();
+export const code: FedikvErrorCode = "ERR_FEDIKV_CLOSED";
+void stores;
