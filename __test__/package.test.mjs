@@ -1,0 +1,31 @@
+// The package as a user gets it: packed into tarballs, installed with
+// @fedify/fedify into an empty folder, and used there by name.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "fedikv-pkg-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout: 600_000 }, () => {
+  const tarballs = JSON.parse(
+    execFileSync(process.execPath, [join(root, "scripts", "pack.mjs"), join(dir, "pack")], { encoding: "utf8" }),
+  );
+  const app = join(dir, "app");
+  execFileSync("mkdir", ["-p", app]);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  execFileSync(
+    "npm",
+    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error",
+      tarballs.main, tarballs.platform, "@fedify/fedify@2.3.6", "@js-temporal/polyfill"],
+    { cwd: app, stdio: ["ignore", "ignore", "inherit"], timeout: 500_000 },
+  );
+  copyFileSync(join(root, "__test__", "support", "package-user.mjs"), join(app, "main.mjs"));
+  const out = execFileSync(process.execPath, ["main.mjs"], { cwd: app, encoding: "utf8" });
+  assert.match(out, /package works/);
+});
