@@ -66,6 +66,8 @@ export interface KvStoreListEntry {
  * - `ERR_FEDIKV_BACKEND`: the backend failed (a lock held too long, a full disk…).
  * - `ERR_FEDIKV_INVALID_DATA`: what the backend holds is not JSON.
  * - `ERR_FEDIKV_UNSUPPORTED`: the store cannot do this.
+ * - `ERR_FEDIKV_INTERNAL`: a bug in fedikv, caught before it could crash the
+ *   process; please report it.
  */
 export type FedikvErrorCode =
   | "ERR_FEDIKV_INVALID_KEY"
@@ -76,7 +78,8 @@ export type FedikvErrorCode =
   | "ERR_FEDIKV_CONNECTION"
   | "ERR_FEDIKV_BACKEND"
   | "ERR_FEDIKV_INVALID_DATA"
-  | "ERR_FEDIKV_UNSUPPORTED";
+  | "ERR_FEDIKV_UNSUPPORTED"
+  | "ERR_FEDIKV_INTERNAL";
 
 /**
  * What every fedikv store does: Fedify's `KvStore`, plus `close()`.

@@ -7,22 +7,27 @@
 //! and builds `list()` as an async generator over `listPage`.
 
 use crate::backend::Page;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::key::{parse_prefix, Key};
 use crate::memory::MemoryBackend;
 use crate::sqlite::{SqliteBackend, SqliteConfig};
 use crate::store::Store;
 use crate::ttl::Ttl;
+use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Errors cross as `[CODE] message`; `index.js` turns them into `TypeError`,
 /// `RangeError` or `Error` with `code` set (napi cannot reject a promise
 /// with a custom code itself).
 fn to_js(e: Error) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, format!("[{}] {}", e.kind.code(), e.message))
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("[{}] {}", e.kind.code(), e.message),
+    )
 }
 
 fn spawn<T, F>(env: &Env, fut: F) -> napi::Result<PromiseRaw<'_, T>>
@@ -30,7 +35,16 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = crate::error::Result<T>> + Send + 'static,
 {
-    env.spawn_future(async move { fut.await.map_err(to_js) })
+    env.spawn_future(async move {
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(result) => result.map_err(to_js),
+            // A bug must reject one promise, not take the Node process down.
+            Err(_) => Err(to_js(Error::new(
+                ErrorKind::Internal,
+                "internal error (a panic in fedikv); please report it",
+            ))),
+        }
+    })
 }
 
 fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
@@ -67,15 +81,19 @@ pub struct NativeStore {
 
 #[napi]
 impl NativeStore {
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn memory() -> NativeStore {
         NativeStore {
             store: Arc::new(Store::new(MemoryBackend::new())),
         }
     }
 
-    #[napi(factory)]
-    pub fn sqlite(path: String, table_name: String, initialized: bool) -> napi::Result<NativeStore> {
+    #[napi(factory, catch_unwind)]
+    pub fn sqlite(
+        path: String,
+        table_name: String,
+        initialized: bool,
+    ) -> napi::Result<NativeStore> {
         let config = SqliteConfig {
             path,
             table: table_name,
@@ -88,31 +106,35 @@ impl NativeStore {
     }
 
     /// The backend's name, for messages.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn backend(&self) -> &'static str {
         self.store.name()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
         self.store.is_closed()
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let store = self.store.clone();
         spawn(env, async move { store.initialize().await })
     }
 
-    #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<PromiseRaw<'e, Option<String>>> {
+    #[napi(ts_return_type = "Promise<string | null>", catch_unwind)]
+    pub fn get<'e>(
+        &self,
+        env: &'e Env,
+        key: String,
+    ) -> napi::Result<PromiseRaw<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
         spawn(env, async move { store.get(&key).await })
     }
 
     /// `value` is JSON text; `null` deletes.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn set<'e>(
         &self,
         env: &'e Env,
@@ -126,7 +148,7 @@ impl NativeStore {
         spawn(env, async move { store.set(&key, value, ttl).await })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<PromiseRaw<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
@@ -134,7 +156,7 @@ impl NativeStore {
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(ts_return_type = "Promise<boolean>", catch_unwind)]
     pub fn cas<'e>(
         &self,
         env: &'e Env,
@@ -146,11 +168,13 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        spawn(env, async move { store.cas(&key, expected.as_deref(), value, ttl).await })
+        spawn(env, async move {
+            store.cas(&key, expected.as_deref(), value, ttl).await
+        })
     }
 
     /// `prefix` is the JSON text of a key, or `null` for everything.
-    #[napi(ts_return_type = "Promise<ListPage>")]
+    #[napi(ts_return_type = "Promise<ListPage>", catch_unwind)]
     pub fn list_page<'e>(
         &self,
         env: &'e Env,
@@ -164,18 +188,20 @@ impl NativeStore {
         };
         let store = self.store.clone();
         spawn(env, async move {
-            let page = store.list_page(&prefix, cursor.as_deref(), limit as usize).await?;
+            let page = store
+                .list_page(&prefix, cursor.as_deref(), limit as usize)
+                .await?;
             Ok(ListPage::from(page))
         })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let store = self.store.clone();
         spawn(env, async move { store.drop_storage().await })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
         let store = self.store.clone();
         spawn(env, async move { store.close().await })

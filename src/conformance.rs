@@ -43,7 +43,10 @@ async fn list_all<B: KvBackend>(b: &B, prefix: &[&str], page_size: usize) -> Vec
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = b.list_page(&prefix, cursor.as_deref(), page_size).await.unwrap();
+        let page = b
+            .list_page(&prefix, cursor.as_deref(), page_size)
+            .await
+            .unwrap();
         assert!(page.entries.len() <= page_size);
         out.extend(page.entries);
         match page.cursor {
@@ -86,11 +89,20 @@ pub async fn ttl_expires<B: KvBackend>(b: Arc<B>) {
 pub async fn cas_semantics<B: KvBackend>(b: Arc<B>) {
     let k = key(&["cas"]);
     assert!(!b.cas(&k, Some("1"), Some("2".into()), None).await.unwrap());
-    assert!(b.cas(&k, None, Some(r#"{"a":1,"b":2}"#.into()), None).await.unwrap());
+    assert!(b
+        .cas(&k, None, Some(r#"{"a":1,"b":2}"#.into()), None)
+        .await
+        .unwrap());
     assert!(!b.cas(&k, None, Some("3".into()), None).await.unwrap());
-    assert!(!b.cas(&k, Some(r#"{"a":1}"#), Some("3".into()), None).await.unwrap());
+    assert!(!b
+        .cas(&k, Some(r#"{"a":1}"#), Some("3".into()), None)
+        .await
+        .unwrap());
     // Member order does not matter.
-    assert!(b.cas(&k, Some(r#"{"b":2,"a":1}"#), Some("3".into()), None).await.unwrap());
+    assert!(b
+        .cas(&k, Some(r#"{"b":2,"a":1}"#), Some("3".into()), None)
+        .await
+        .unwrap());
     assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("3"));
     // None deletes.
     assert!(b.cas(&k, Some("3"), None, None).await.unwrap());
@@ -117,7 +129,10 @@ pub async fn cas_is_atomic<B: KvBackend>(b: Arc<B>) {
                         let current = b.get(&k).await.unwrap();
                         let n: i64 = current.as_deref().map_or(0, |v| v.parse().unwrap());
                         let next = (n + 1).to_string();
-                        if b.cas(&k, current.as_deref(), Some(next), None).await.unwrap() {
+                        if b.cas(&k, current.as_deref(), Some(next), None)
+                            .await
+                            .unwrap()
+                        {
                             break;
                         }
                     }
@@ -132,14 +147,22 @@ pub async fn cas_is_atomic<B: KvBackend>(b: Arc<B>) {
 }
 
 pub async fn list_prefix_is_exact<B: KvBackend>(b: Arc<B>) {
-    let odd = ["", ":", "::", "_", "%", "*", "?", "[", "\"", "\\", "é😀", "a:"];
+    let odd = [
+        "", ":", "::", "_", "%", "*", "?", "[", "\"", "\\", "é😀", "a:",
+    ];
     for part in odd {
-        b.set(&key(&["p", part]), format!("{:?}", part.len()), None).await.unwrap();
+        b.set(&key(&["p", part]), format!("{:?}", part.len()), None)
+            .await
+            .unwrap();
     }
     b.set(&key(&["p"]), "0".into(), None).await.unwrap();
-    b.set(&key(&["P", "upper"]), "0".into(), None).await.unwrap();
+    b.set(&key(&["P", "upper"]), "0".into(), None)
+        .await
+        .unwrap();
     b.set(&key(&["px", "x"]), "0".into(), None).await.unwrap();
-    b.set(&key(&["p", "a", "deep"]), "0".into(), None).await.unwrap();
+    b.set(&key(&["p", "a", "deep"]), "0".into(), None)
+        .await
+        .unwrap();
 
     let all_p = list_all(&*b, &["p"], 1000).await;
     assert_eq!(all_p.len(), odd.len() + 2);
@@ -150,7 +173,10 @@ pub async fn list_prefix_is_exact<B: KvBackend>(b: Arc<B>) {
         assert_eq!(under[0].key, key(&["p", part]));
     }
     let a = list_all(&*b, &["p", "a"], 1000).await;
-    assert_eq!(a.iter().map(|e| e.key.clone()).collect::<Vec<_>>(), [key(&["p", "a", "deep"])]);
+    assert_eq!(
+        a.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        [key(&["p", "a", "deep"])]
+    );
     assert_eq!(list_all(&*b, &["P"], 1000).await.len(), 1);
     assert_eq!(list_all(&*b, &[], 1000).await.len(), odd.len() + 4);
     assert!(list_all(&*b, &["q"], 1000).await.is_empty());
@@ -158,7 +184,9 @@ pub async fn list_prefix_is_exact<B: KvBackend>(b: Arc<B>) {
 
 pub async fn list_pages_visit_each_entry_once<B: KvBackend>(b: Arc<B>) {
     for i in 0..57 {
-        b.set(&key(&["page", &format!("{i:03}")]), i.to_string(), None).await.unwrap();
+        b.set(&key(&["page", &format!("{i:03}")]), i.to_string(), None)
+            .await
+            .unwrap();
     }
     b.set(&key(&["pagf"]), "0".into(), None).await.unwrap();
     let mut seen: Vec<String> = list_all(&*b, &["page"], 10)
@@ -173,8 +201,12 @@ pub async fn list_pages_visit_each_entry_once<B: KvBackend>(b: Arc<B>) {
 }
 
 pub async fn list_skips_expired<B: KvBackend>(b: Arc<B>) {
-    b.set(&key(&["e", "gone"]), "1".into(), ms(50.0)).await.unwrap();
-    b.set(&key(&["e", "kept"]), "2".into(), ms(60_000.0)).await.unwrap();
+    b.set(&key(&["e", "gone"]), "1".into(), ms(50.0))
+        .await
+        .unwrap();
+    b.set(&key(&["e", "kept"]), "2".into(), ms(60_000.0))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     let listed = list_all(&*b, &["e"], 10).await;
     assert_eq!(listed.len(), 1);

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     InvalidData,
     /// The store cannot do this operation (for example `drop()` on memory).
     Unsupported,
+    /// A bug in fedikv (a panic, caught before it could reach Node).
+    Internal,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Backend => "ERR_FEDIKV_BACKEND",
             ErrorKind::InvalidData => "ERR_FEDIKV_INVALID_DATA",
             ErrorKind::Unsupported => "ERR_FEDIKV_UNSUPPORTED",
+            ErrorKind::Internal => "ERR_FEDIKV_INTERNAL",
         }
     }
 }
@@ -67,10 +70,7 @@ impl Error {
     }
 
     pub fn closed(backend: &str) -> Self {
-        Error::new(
-            ErrorKind::Closed,
-            format!("{backend}: the store is closed"),
-        )
+        Error::new(ErrorKind::Closed, format!("{backend}: the store is closed"))
     }
 }
 

@@ -220,10 +220,16 @@ mod tests {
     async fn overwriting_forgets_the_old_expiry() {
         let backend = MemoryBackend::new();
         let key = Key::new(vec!["k".into()]).unwrap();
-        backend.set(&key, "1".into(), Some(Ttl::from_millis(1.0).unwrap())).await.unwrap();
+        backend
+            .set(&key, "1".into(), Some(Ttl::from_millis(1.0).unwrap()))
+            .await
+            .unwrap();
         backend.set(&key, "2".into(), None).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        backend.delete(&Key::new(vec!["other".into()]).unwrap()).await.unwrap();
+        backend
+            .delete(&Key::new(vec!["other".into()]).unwrap())
+            .await
+            .unwrap();
         assert_eq!(backend.get(&key).await.unwrap().as_deref(), Some("2"));
         assert!(backend.lock().expiries.is_empty());
     }

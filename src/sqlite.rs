@@ -153,10 +153,18 @@ impl SqliteBackend {
             .name("fedikv-sqlite".into())
             .spawn(move || {
                 for job in rx {
-                    job(&mut worker);
+                    // A panic drops the job's reply channel, so its caller
+                    // gets an error, and the thread lives on for the next job.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut worker)));
                 }
             })
-            .map_err(|e| Error::new(ErrorKind::Backend, format!("SQLite: cannot start a thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Backend,
+                    format!("SQLite: cannot start a thread: {e}"),
+                )
+            })?;
         Ok(SqliteBackend {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -179,8 +187,12 @@ impl SqliteBackend {
         if !sent {
             return Err(Error::closed("SQLite"));
         }
-        rx.await
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Backend, "SQLite: the store's thread stopped")))
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Internal,
+                "SQLite: internal error (a panic in fedikv); please report it",
+            ))
+        })
     }
 }
 
@@ -202,8 +214,11 @@ impl Worker {
         }
         let db = self.db.as_mut().expect("opened above");
         if !self.initialized {
-            db.execute_batch(&format!("{};{};", self.sql.create_table, self.sql.create_index))
-                .map_err(sqlite_error)?;
+            db.execute_batch(&format!(
+                "{};{};",
+                self.sql.create_table, self.sql.create_index
+            ))
+            .map_err(sqlite_error)?;
             self.initialized = true;
         }
         Ok((db, &self.sql))
@@ -220,14 +235,21 @@ impl Worker {
             .and_then(|mut s| s.execute(params![now, PURGE_LIMIT]))
             .map_err(sqlite_error)?;
         // A full batch means more are waiting: purge again on the next write.
-        self.next_purge = if deleted as i64 >= PURGE_LIMIT { now } else { now + PURGE_INTERVAL_MS };
+        self.next_purge = if deleted as i64 >= PURGE_LIMIT {
+            now
+        } else {
+            now + PURGE_INTERVAL_MS
+        };
         Ok(())
     }
 }
 
 fn open_connection(path: &str) -> Result<Connection> {
     let db = Connection::open(path).map_err(|e| {
-        Error::new(ErrorKind::Connection, format!("SQLite: cannot open {path:?}: {e}"))
+        Error::new(
+            ErrorKind::Connection,
+            format!("SQLite: cannot open {path:?}: {e}"),
+        )
     })?;
     db.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
     if path != ":memory:" && !path.is_empty() {
@@ -235,8 +257,10 @@ fn open_connection(path: &str) -> Result<Connection> {
         // synchronous = NORMAL is the setting WAL is designed for: a commit
         // survives a crash of the process, and the last commits before a
         // power loss may be lost (the README says so).
-        db.pragma_update(None, "journal_mode", "WAL").map_err(sqlite_error)?;
-        db.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite_error)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite_error)?;
     }
     Ok(db)
 }
@@ -252,11 +276,18 @@ fn read_value(db: &Connection, sql: &str, key: &str, now: i64) -> Result<Option<
 /// A stored value as text; anything but TEXT was not written by Fedify or fedikv.
 fn text_of(value: ValueRef<'_>) -> Result<String> {
     match value {
-        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec())
-            .map_err(|_| Error::new(ErrorKind::InvalidData, "SQLite: a stored value is not UTF-8")),
+        ValueRef::Text(bytes) => String::from_utf8(bytes.to_vec()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidData,
+                "SQLite: a stored value is not UTF-8",
+            )
+        }),
         other => Err(Error::new(
             ErrorKind::InvalidData,
-            format!("SQLite: a stored value is {:?}, not JSON text", other.data_type()),
+            format!(
+                "SQLite: a stored value is {:?}, not JSON text",
+                other.data_type()
+            ),
         )),
     }
 }
@@ -358,7 +389,9 @@ impl KvBackend for SqliteBackend {
                 Some(value) => tx
                     .prepare_cached(&sql.upsert)
                     .and_then(|mut s| s.execute(params![key, value, now, expires_at(ttl, now)])),
-                None => tx.prepare_cached(&sql.delete).and_then(|mut s| s.execute(params![key])),
+                None => tx
+                    .prepare_cached(&sql.delete)
+                    .and_then(|mut s| s.execute(params![key])),
             }
             .map_err(sqlite_error)?;
             tx.commit().map_err(sqlite_error)?;
@@ -387,7 +420,8 @@ impl KvBackend for SqliteBackend {
                         Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
                     })
                     .map_err(sqlite_error)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(sqlite_error)?
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(sqlite_error)?
             } else {
                 let (low, high) = prefix_range(&prefix);
                 let mut stmt = db.prepare_cached(&sql.list_range).map_err(sqlite_error)?;
@@ -396,14 +430,17 @@ impl KvBackend for SqliteBackend {
                         Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
                     })
                     .map_err(sqlite_error)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(sqlite_error)?
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(sqlite_error)?
             };
             let cursor = (rows.len() as i64 == limit).then(|| rows[rows.len() - 1].0.clone());
             let mut entries = Vec::with_capacity(rows.len());
             for (text, value) in rows {
                 // A row whose key is not a KvKey was not written by Fedify
                 // or fedikv: it is no entry of this store, and is skipped.
-                let Ok(key) = Key::from_json(&text) else { continue };
+                let Ok(key) = Key::from_json(&text) else {
+                    continue;
+                };
                 if key.has_prefix(&prefix) {
                     entries.push(Entry { key, value: value? });
                 }
@@ -464,8 +501,19 @@ mod tests {
 
     #[test]
     fn table_names_cannot_inject() {
-        for bad in ["", "1abc", "a-b", "a\"b", "t; DROP TABLE x", "ü", &"a".repeat(65)] {
-            assert_eq!(validate_table_name(bad).unwrap_err().kind, ErrorKind::InvalidOption);
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a\"b",
+            "t; DROP TABLE x",
+            "ü",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(
+                validate_table_name(bad).unwrap_err().kind,
+                ErrorKind::InvalidOption
+            );
         }
         for good in ["fedify_kv", "_t", "T1", &"a".repeat(64)] {
             validate_table_name(good).unwrap();
@@ -475,12 +523,26 @@ mod tests {
     #[test]
     fn prefix_range_brackets_exactly_the_keys_under_it() {
         let (low, high) = prefix_range(&["a".into(), "b".into()]);
-        assert_eq!((low.as_str(), high.as_str()), (r#"["a","b","#, r#"["a","b"]"#));
+        assert_eq!(
+            (low.as_str(), high.as_str()),
+            (r#"["a","b","#, r#"["a","b"]"#)
+        );
         for inside in [r#"["a","b"]"#, r#"["a","b",""]"#, r#"["a","b","\uffff"]"#] {
-            assert!(inside >= low.as_str() && inside <= high.as_str(), "{inside}");
+            assert!(
+                inside >= low.as_str() && inside <= high.as_str(),
+                "{inside}"
+            );
         }
-        for outside in [r#"["a","bc"]"#, r#"["a","b\""]"#, r#"["a"]"#, r#"["a","c"]"#] {
-            assert!(!(outside >= low.as_str() && outside <= high.as_str()), "{outside}");
+        for outside in [
+            r#"["a","bc"]"#,
+            r#"["a","b\""]"#,
+            r#"["a"]"#,
+            r#"["a","c"]"#,
+        ] {
+            assert!(
+                !(outside >= low.as_str() && outside <= high.as_str()),
+                "{outside}"
+            );
         }
     }
 
@@ -491,14 +553,22 @@ mod tests {
         let path = path.to_str().unwrap();
         let b = SqliteBackend::new(SqliteConfig::new(path)).unwrap();
         let key = Key::new(vec!["a".into(), "b\"c".into()]).unwrap();
-        b.set(&key, r#"{"x":1}"#.into(), Some(Ttl::from_millis(60_000.0).unwrap())).await.unwrap();
+        b.set(
+            &key,
+            r#"{"x":1}"#.into(),
+            Some(Ttl::from_millis(60_000.0).unwrap()),
+        )
+        .await
+        .unwrap();
         b.close().await.unwrap();
 
         let db = Connection::open(path).unwrap();
         let (k, v, created, expires): (String, String, i64, i64) = db
-            .query_row("SELECT key, value, created, expires FROM fedify_kv", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT key, value, created, expires FROM fedify_kv",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .unwrap();
         assert_eq!(k, r#"["a","b\"c"]"#);
         assert_eq!(v, r#"{"x":1}"#);
@@ -512,7 +582,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, "idx_fedify_kv_expires");
-        let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = db
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
     }
 
@@ -543,7 +615,10 @@ mod tests {
     #[tokio::test]
     async fn a_bad_path_is_a_connection_error() {
         let b = SqliteBackend::new(SqliteConfig::new("/nonexistent/dir/kv.db")).unwrap();
-        let err = b.get(&Key::new(vec!["a".into()]).unwrap()).await.unwrap_err();
+        let err = b
+            .get(&Key::new(vec!["a".into()]).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connection);
         assert!(err.message.starts_with("SQLite: "), "{}", err.message);
     }
@@ -552,7 +627,10 @@ mod tests {
     async fn closed_store_refuses_work() {
         let b = SqliteBackend::new(SqliteConfig::new(":memory:")).unwrap();
         b.close().await.unwrap();
-        let err = b.get(&Key::new(vec!["a".into()]).unwrap()).await.unwrap_err();
+        let err = b
+            .get(&Key::new(vec!["a".into()]).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Closed);
     }
 }

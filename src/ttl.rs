@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn refuses_negative_and_non_finite() {
         for ms in [-1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
-            assert_eq!(Ttl::from_millis(ms).unwrap_err().kind, ErrorKind::InvalidTtl);
+            assert_eq!(
+                Ttl::from_millis(ms).unwrap_err().kind,
+                ErrorKind::InvalidTtl
+            );
         }
     }
 }
