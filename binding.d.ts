@@ -16,17 +16,17 @@ export declare class NativeStore {
   /** The backend's name, for messages. */
   get backend(): string
   get closed(): boolean
-  initialize(): Promise<void>
-  get(key: string): Promise<string | null>
+  initialize(): void | Promise<void>
+  get(key: string): string | null | Promise<string | null>
   /** `value` is JSON text; `null` deletes. */
-  set(key: string, value?: string | undefined | null, ttlMs?: number | undefined | null): Promise<void>
-  delete(key: string): Promise<void>
+  set(key: string, value?: string | undefined | null, ttlMs?: number | undefined | null): void | Promise<void>
+  delete(key: string): void | Promise<void>
   /** `expected` and `value` are JSON text; `null` means absent. */
-  cas(key: string, expected?: string | undefined | null, value?: string | undefined | null, ttlMs?: number | undefined | null): Promise<boolean>
+  cas(key: string, expected?: string | undefined | null, value?: string | undefined | null, ttlMs?: number | undefined | null): boolean | Promise<boolean>
   /** `prefix` is the JSON text of a key, or `null` for everything. */
-  listPage(prefix: string | undefined | null, cursor: string | undefined | null, limit: number): Promise<ListPage>
-  dropStorage(): Promise<void>
-  close(): Promise<void>
+  listPage(prefix: string | undefined | null, cursor: string | undefined | null, limit: number): ListPage | Promise<ListPage>
+  dropStorage(): void | Promise<void>
+  close(): void | Promise<void>
 }
 
 /**

@@ -18,7 +18,6 @@ import {
   Create,
   Endpoints,
   Follow,
-  Note,
   Person,
   isActor,
 } from "@fedify/fedify/vocab";
@@ -37,10 +36,10 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
   const federation = createFederation({
     kv,
     origin,
-    // Fedify refuses to fetch documents (actors, keys) from loopback and other
-    // private addresses, and from plain http:, unless this is on. Tests and
-    // this demo only. Signatures are still verified: the remote actor's key
-    // is fetched over HTTP from the other server and checked.
+    // Fedify refuses to fetch documents (actors, keys, WebFinger) from
+    // loopback and other private addresses unless this is on; plain http: is
+    // fine. Tests and demos only. It does not weaken verification: signatures
+    // are still checked against the key fetched from the other server.
     allowPrivateAddress: true,
     // No `queue`: activities are delivered and processed immediately, inside
     // sendActivity() and the inbox request, so a delivery is finished (or has
@@ -156,20 +155,6 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
     return await send(identifier, target, activity);
   }
 
-  /** Makes a public-less Create(Note) addressed to `target`; sends it. */
-  async function post(identifier, target, content) {
-    const ctx = context();
-    const actorUri = ctx.getActorUri(identifier);
-    const id = new URL(`#notes/${crypto.randomUUID()}`, actorUri);
-    const activity = new Create({
-      id: new URL(`${id.href}/activity`),
-      actor: actorUri,
-      to: new URL(target),
-      object: new Note({ id, attribution: actorUri, to: new URL(target), content }),
-    });
-    return await send(identifier, target, activity);
-  }
-
   return {
     federation,
     origin,
@@ -179,7 +164,6 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
     lookupActor,
     send,
     follow,
-    post,
     /** Handles one HTTP request the Fetch API way. */
     handler: (request) => federation.fetch(request, { contextData: undefined }),
   };
@@ -210,7 +194,8 @@ export async function serve(handler) {
         body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
       });
       const response = await handler(request);
-      res.writeHead(response.status, Object.fromEntries(response.headers));
+      for (const [name, value] of response.headers) res.appendHeader(name, value);
+      res.writeHead(response.status);
       res.end(Buffer.from(await response.arrayBuffer()));
     } catch (error) {
       console.error(error);
@@ -220,9 +205,10 @@ export async function serve(handler) {
   });
   await new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
+    server.listen(0, "127.0.0.1", () => resolve(undefined));
   });
-  origin = `http://127.0.0.1:${server.address().port}`;
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  origin = `http://127.0.0.1:${port}`;
   return {
     origin,
     close: () =>

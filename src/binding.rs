@@ -14,11 +14,13 @@ use crate::sqlite::{SqliteBackend, SqliteConfig};
 use crate::store::Store;
 use crate::ttl::Ttl;
 use futures_util::FutureExt;
+use napi::bindgen_prelude::within_runtime_if_available;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 /// Errors cross as `[CODE] message`; `index.js` turns them into `TypeError`,
 /// `RangeError` or `Error` with `code` set (napi cannot reject a promise
@@ -30,21 +32,38 @@ fn to_js(e: Error) -> napi::Error {
     )
 }
 
-fn spawn<T, F>(env: &Env, fut: F) -> napi::Result<PromiseRaw<'_, T>>
+/// What a native call returns: the result itself when the store had it at
+/// once (memory, or SQLite when nothing had to wait), else a promise.
+type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
+
+/// Runs a store call: polls it once here, on the JS thread (inside the tokio
+/// runtime's context); if it finished, returns (or throws) its result with
+/// no promise and no thread hop; if it must wait, hands it to napi's tokio
+/// runtime and returns a promise. `index.js` awaits either the same way.
+fn run<T, F>(env: &Env, fut: F) -> napi::Result<Answer<'_, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = crate::error::Result<T>> + Send + 'static,
 {
-    env.spawn_future(async move {
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(result) => result.map_err(to_js),
-            // A bug must reject one promise, not take the Node process down.
-            Err(_) => Err(to_js(Error::new(
-                ErrorKind::Internal,
-                "internal error (a panic in fedikv); please report it",
-            ))),
-        }
-    })
+    let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
+    let mut cx = Context::from_waker(Waker::noop());
+    match within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
+        Poll::Ready(result) => settle(result).map(Either::A),
+        Poll::Pending => env
+            .spawn_future(async move { settle(fut.await) })
+            .map(Either::B),
+    }
+}
+
+fn settle<T>(result: std::thread::Result<crate::error::Result<T>>) -> napi::Result<T> {
+    match result {
+        Ok(result) => result.map_err(to_js),
+        // A bug must fail one call, not take the Node process down.
+        Err(_) => Err(to_js(Error::new(
+            ErrorKind::Internal,
+            "internal error (a panic in fedikv); please report it",
+        ))),
+    }
 }
 
 fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
@@ -116,47 +135,46 @@ impl NativeStore {
         self.store.is_closed()
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
-    pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
+    pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        spawn(env, async move { store.initialize().await })
+        run(env, async move { store.initialize().await })
     }
 
-    #[napi(ts_return_type = "Promise<string | null>", catch_unwind)]
-    pub fn get<'e>(
-        &self,
-        env: &'e Env,
-        key: String,
-    ) -> napi::Result<PromiseRaw<'e, Option<String>>> {
+    #[napi(
+        ts_return_type = "string | null | Promise<string | null>",
+        catch_unwind
+    )]
+    pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        spawn(env, async move { store.get(&key).await })
+        run(env, async move { store.get(&key).await })
     }
 
     /// `value` is JSON text; `null` deletes.
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn set<'e>(
         &self,
         env: &'e Env,
         key: String,
         value: Option<String>,
         ttl_ms: Option<f64>,
-    ) -> napi::Result<PromiseRaw<'e, ()>> {
+    ) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        spawn(env, async move { store.set(&key, value, ttl).await })
+        run(env, async move { store.set(&key, value, ttl).await })
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
-    pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<PromiseRaw<'e, ()>> {
+    #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
+    pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        spawn(env, async move { store.delete(&key).await })
+        run(env, async move { store.delete(&key).await })
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
-    #[napi(ts_return_type = "Promise<boolean>", catch_unwind)]
+    #[napi(ts_return_type = "boolean | Promise<boolean>", catch_unwind)]
     pub fn cas<'e>(
         &self,
         env: &'e Env,
@@ -164,30 +182,30 @@ impl NativeStore {
         expected: Option<String>,
         value: Option<String>,
         ttl_ms: Option<f64>,
-    ) -> napi::Result<PromiseRaw<'e, bool>> {
+    ) -> napi::Result<Answer<'e, bool>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        spawn(env, async move {
+        run(env, async move {
             store.cas(&key, expected.as_deref(), value, ttl).await
         })
     }
 
     /// `prefix` is the JSON text of a key, or `null` for everything.
-    #[napi(ts_return_type = "Promise<ListPage>", catch_unwind)]
+    #[napi(ts_return_type = "ListPage | Promise<ListPage>", catch_unwind)]
     pub fn list_page<'e>(
         &self,
         env: &'e Env,
         prefix: Option<String>,
         cursor: Option<String>,
         limit: u32,
-    ) -> napi::Result<PromiseRaw<'e, ListPage>> {
+    ) -> napi::Result<Answer<'e, ListPage>> {
         let prefix = match prefix {
             Some(text) => parse_prefix(&text).map_err(to_js)?,
             None => Vec::new(),
         };
         let store = self.store.clone();
-        spawn(env, async move {
+        run(env, async move {
             let page = store
                 .list_page(&prefix, cursor.as_deref(), limit as usize)
                 .await?;
@@ -195,15 +213,15 @@ impl NativeStore {
         })
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
-    pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
+    pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        spawn(env, async move { store.drop_storage().await })
+        run(env, async move { store.drop_storage().await })
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
-    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, ()>> {
+    #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        spawn(env, async move { store.close().await })
+        run(env, async move { store.close().await })
     }
 }

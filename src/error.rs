@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Connection,
     /// The backend could not do what was asked (a failed query, a full disk…).
     Backend,
+    /// The data was locked by another connection for longer than the store
+    /// waits (SQLite's busy timeout); trying again later may succeed.
+    Busy,
     /// Data read back from the backend is not what fedikv wrote (not JSON, say).
     InvalidData,
     /// The store cannot do this operation (for example `drop()` on memory).
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Closed => "ERR_FEDIKV_CLOSED",
             ErrorKind::Connection => "ERR_FEDIKV_CONNECTION",
             ErrorKind::Backend => "ERR_FEDIKV_BACKEND",
+            ErrorKind::Busy => "ERR_FEDIKV_BUSY",
             ErrorKind::InvalidData => "ERR_FEDIKV_INVALID_DATA",
             ErrorKind::Unsupported => "ERR_FEDIKV_UNSUPPORTED",
             ErrorKind::Internal => "ERR_FEDIKV_INTERNAL",

@@ -10,8 +10,10 @@ use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -130,8 +132,17 @@ fn prefix_range(prefix: &[String]) -> (String, String) {
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
-/// A SQLite store: a handle to the thread that owns the connection.
+/// A SQLite store. Work runs where it need not wait: when no earlier call is
+/// queued and the connection is free, a call runs at once on the calling
+/// thread with a busy timeout of zero (in Node, that is the JS thread, the
+/// way `@fedify/sqlite` and better-sqlite3 work, without a thread hop). If it
+/// would have to wait for a lock (another process is writing) or the
+/// connection is busy, it goes to the store's own thread instead, which
+/// waits up to [`BUSY_TIMEOUT`]. Calls stay in the order they were made.
 pub struct SqliteBackend {
+    worker: Arc<Mutex<Worker>>,
+    /// Calls sent to the thread and not finished yet.
+    queued: Arc<AtomicUsize>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -142,21 +153,26 @@ impl SqliteBackend {
     pub fn new(config: SqliteConfig) -> Result<SqliteBackend> {
         validate_table_name(&config.table)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let mut worker = Worker {
+        let worker = Arc::new(Mutex::new(Worker {
             sql: Sql::new(&config.table),
             initialized: config.initialized,
             config,
             db: None,
+            waits: true,
             next_purge: 0,
-        };
+            closed: false,
+        }));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (thread_worker, thread_queued) = (worker.clone(), queued.clone());
         let thread = std::thread::Builder::new()
             .name("fedikv-sqlite".into())
             .spawn(move || {
                 for job in rx {
+                    let mut worker = lock(&thread_worker);
                     // A panic drops the job's reply channel, so its caller
                     // gets an error, and the thread lives on for the next job.
-                    let _ =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut worker)));
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut worker)));
+                    thread_queued.fetch_sub(1, Ordering::AcqRel);
                 }
             })
             .map_err(|e| {
@@ -166,22 +182,51 @@ impl SqliteBackend {
                 )
             })?;
         Ok(SqliteBackend {
+            worker,
+            queued,
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// Runs `f` on the store's thread and waits for its result.
+    /// Runs `f` at once if it need not wait, else on the store's thread.
     async fn run<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Worker) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            if let Ok(mut worker) = self.worker.try_lock() {
+                if worker.closed() {
+                    return Err(Error::closed("SQLite"));
+                }
+                worker.set_waits(false)?;
+                match f(&mut worker) {
+                    Err(e) if e.kind == ErrorKind::Busy => {}
+                    done => return done,
+                }
+            }
+        }
+        self.run_on_thread(f).await
+    }
+
+    async fn run_on_thread<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Worker) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |worker| {
-            let _ = tx.send(f(worker));
+            let result = worker.set_waits(true).and_then(|()| f(worker));
+            let _ = tx.send(result);
         });
-        let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
+        let sent = match &*lock(&self.jobs) {
+            Some(jobs) => {
+                self.queued.fetch_add(1, Ordering::AcqRel);
+                let sent = jobs.send(job).is_ok();
+                if !sent {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                }
+                sent
+            }
             None => false,
         };
         if !sent {
@@ -196,21 +241,50 @@ impl SqliteBackend {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is one statement or one assignment, so
+    // a panic cannot leave the state half-changed: poisoning is moot.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The state owned by the store's thread.
 struct Worker {
     config: SqliteConfig,
     sql: Sql,
     db: Option<Connection>,
     initialized: bool,
+    /// Whether the connection waits for locks (on the thread) or fails at
+    /// once with `Busy` (when run inline).
+    waits: bool,
     next_purge: i64,
+    closed: bool,
 }
 
 impl Worker {
+    fn closed(&self) -> bool {
+        self.closed
+    }
+
+    fn set_waits(&mut self, waits: bool) -> Result<()> {
+        if self.waits != waits {
+            if let Some(db) = &self.db {
+                db.busy_timeout(if waits { BUSY_TIMEOUT } else { Duration::ZERO })
+                    .map_err(sqlite_error)?;
+            }
+            self.waits = waits;
+        }
+        Ok(())
+    }
+
     /// The open connection and the statements, opening the database (and
     /// creating the table) first if needed.
     fn db(&mut self) -> Result<(&mut Connection, &Sql)> {
         if self.db.is_none() {
-            self.db = Some(open_connection(&self.config.path)?);
+            let db = open_connection(&self.config.path)?;
+            if !self.waits {
+                db.busy_timeout(Duration::ZERO).map_err(sqlite_error)?;
+            }
+            self.db = Some(db);
         }
         let db = self.db.as_mut().expect("opened above");
         if !self.initialized {
@@ -224,23 +298,23 @@ impl Worker {
         Ok((db, &self.sql))
     }
 
-    /// Purges a batch of expired rows if the last purge is old enough.
-    fn maybe_purge(&mut self, now: i64) -> Result<()> {
+    /// Purges a batch of expired rows if the last purge is old enough. Best
+    /// effort: it runs after the caller's write has succeeded, so a failure
+    /// (another process holds the lock, say) only postpones it.
+    fn maybe_purge(&mut self, now: i64) {
         if now < self.next_purge {
-            return Ok(());
+            return;
         }
-        let (db, sql) = self.db()?;
-        let deleted = db
-            .prepare_cached(&sql.purge)
-            .and_then(|mut s| s.execute(params![now, PURGE_LIMIT]))
-            .map_err(sqlite_error)?;
+        let deleted = self.db().and_then(|(db, sql)| {
+            db.prepare_cached(&sql.purge)
+                .and_then(|mut s| s.execute(params![now, PURGE_LIMIT]))
+                .map_err(sqlite_error)
+        });
         // A full batch means more are waiting: purge again on the next write.
-        self.next_purge = if deleted as i64 >= PURGE_LIMIT {
-            now
-        } else {
-            now + PURGE_INTERVAL_MS
+        self.next_purge = match deleted {
+            Ok(n) if n as i64 >= PURGE_LIMIT => now,
+            _ => now + PURGE_INTERVAL_MS,
         };
-        Ok(())
     }
 }
 
@@ -295,17 +369,15 @@ fn text_of(value: ValueRef<'_>) -> Result<String> {
 /// Maps every SQLite failure to the error kinds; the one place that does.
 fn sqlite_error(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
-    let kind = match e.sqlite_error_code() {
+    let (kind, hint) = match e.sqlite_error_code() {
         Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::PermissionDenied) => {
-            ErrorKind::Connection
+            (ErrorKind::Connection, "")
         }
-        _ => ErrorKind::Backend,
-    };
-    let hint = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            " (another connection held the lock longer than the busy timeout)"
-        }
-        _ => "",
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => (
+            ErrorKind::Busy,
+            " (another connection held the lock longer than the busy timeout of 5 s)",
+        ),
+        _ => (ErrorKind::Backend, ""),
     };
     Error::new(kind, format!("SQLite: {e}{hint}"))
 }
@@ -341,7 +413,8 @@ impl KvBackend for SqliteBackend {
             db.prepare_cached(&sql.upsert)
                 .and_then(|mut s| s.execute(params![key, value, now, expires_at(ttl, now)]))
                 .map_err(sqlite_error)?;
-            w.maybe_purge(now)
+            w.maybe_purge(now);
+            Ok(())
         })
         .await
     }
@@ -353,7 +426,8 @@ impl KvBackend for SqliteBackend {
             db.prepare_cached(&sql.delete)
                 .and_then(|mut s| s.execute(params![key]))
                 .map_err(sqlite_error)?;
-            w.maybe_purge(now_ms())
+            w.maybe_purge(now_ms());
+            Ok(())
         })
         .await
     }
@@ -385,7 +459,7 @@ impl KvBackend for SqliteBackend {
             if !matches {
                 return Ok(false);
             }
-            match new {
+            match &new {
                 Some(value) => tx
                     .prepare_cached(&sql.upsert)
                     .and_then(|mut s| s.execute(params![key, value, now, expires_at(ttl, now)])),
@@ -395,7 +469,7 @@ impl KvBackend for SqliteBackend {
             }
             .map_err(sqlite_error)?;
             tx.commit().map_err(sqlite_error)?;
-            w.maybe_purge(now)?;
+            w.maybe_purge(now);
             Ok(true)
         })
         .await
@@ -470,13 +544,19 @@ impl KvBackend for SqliteBackend {
     async fn close(&self) -> Result<()> {
         // Dropping the sender ends the thread's loop once the jobs already
         // queued are done; the connection closes with it.
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await
-                .ok();
-        }
+        lock(&self.jobs).take();
+        let thread = lock(&self.thread).take();
+        let worker = self.worker.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+            let mut worker = lock(&worker);
+            worker.closed = true;
+            worker.db = None;
+        })
+        .await
+        .ok();
         Ok(())
     }
 }

@@ -1,0 +1,212 @@
+// End to end: two real Fedify 2.3.6 servers on loopback HTTP, each on its own
+// fedikv store, exchange signed activities. Checks that delivery works with
+// signatures verified, that Fedify itself writes its state (idempotence keys,
+// cached keys and documents…) to the store, and that the store's idempotence
+// record makes Fedify drop a redelivered activity.
+//
+// Run: node --test __test__/fedify.test.mjs
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { signRequest } from "@fedify/fedify";
+import { Create, Note } from "@fedify/fedify/vocab";
+import { createApp, serve } from "../demo/app.mjs";
+import { MemoryKvStore, SqliteKvStore } from "../index.js";
+
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "fedikv-fedify-"));
+after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
+
+let fileCounter = 0;
+const stores = {
+  MemoryKvStore: () => new MemoryKvStore(),
+  "SqliteKvStore (file)": () => new SqliteKvStore(path.join(tmpDir, `kv-${++fileCounter}.db`)),
+  "SqliteKvStore (:memory:)": () => new SqliteKvStore(),
+};
+
+const TIMEOUT = { timeout: 30_000 };
+
+/**
+ * Starts an app whose HTTP traffic is logged: every response the server
+ * sent, as { method, path, status, body }.
+ */
+async function startLoggedApp(kv, actors) {
+  const log = [];
+  let app;
+  const server = await serve(async (request) => {
+    const { pathname } = new URL(request.url);
+    const response = await app.handler(request);
+    const body = await response.clone().text();
+    log.push({ method: request.method, path: pathname, status: response.status, body });
+    return response;
+  });
+  app = createApp({ kv, origin: server.origin, actors });
+  return { ...app, log, close: server.close };
+}
+
+async function entries(kv, prefix) {
+  const result = [];
+  for await (const entry of kv.list(prefix)) result.push(entry);
+  return result;
+}
+
+/** POSTs `json` to `inbox`, signed with `signer`'s key pair, or unsigned. */
+async function postToInbox(inbox, json, signer) {
+  let request = new Request(inbox, {
+    method: "POST",
+    headers: { "Content-Type": "application/activity+json" },
+    body: JSON.stringify(json),
+  });
+  if (signer != null) {
+    request = await signRequest(request, signer.privateKey, signer.keyId, { spec: "rfc9421" });
+  }
+  return await fetch(request);
+}
+
+for (const [name, makeStore] of Object.entries(stores)) {
+  describe(`Fedify federation on ${name}`, () => {
+    let kvA, kvB, a, b, bob, follow;
+
+    before(async () => {
+      kvA = makeStore();
+      kvB = makeStore();
+      a = await startLoggedApp(kvA, ["alice"]);
+      b = await startLoggedApp(kvB, ["bob"]);
+      bob = `${b.origin}/users/bob`;
+    });
+
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await kvA?.close();
+      await kvB?.close();
+    });
+
+    test("WebFinger and the actor document are served", TIMEOUT, async () => {
+      const host = new URL(b.origin).host;
+      const res = await fetch(`${b.origin}/.well-known/webfinger?resource=acct:bob@${host}`);
+      assert.equal(res.status, 200);
+      const jrd = await res.json();
+      assert.equal(jrd.links.find((l) => l.rel === "self")?.href, bob);
+
+      const actor = await a.lookupActor(bob);
+      assert.equal(actor.id.href, bob);
+      assert.equal(actor.preferredUsername, "bob");
+    });
+
+    test("a signed Follow from A reaches B's inbox, and B's Accept reaches A", TIMEOUT, async () => {
+      follow = await a.follow("alice", bob);
+
+      assert.deepEqual(b.received, [{
+        type: "Follow",
+        id: follow.id.href,
+        actor: `${a.origin}/users/alice`,
+        recipient: "bob",
+      }]);
+      const post = b.log.find((r) => r.method === "POST" && r.path === "/users/bob/inbox");
+      assert.equal(post?.status, 202);
+      // B's listener answered with an Accept, delivered (and verified) the
+      // other way round, before A's sendActivity() resolved.
+      assert.deepEqual(a.received.map((r) => [r.type, r.actor, r.recipient]), [["Accept", bob, "alice"]]);
+      assert.equal(await kvB.get(["app", "followers", "bob", `${a.origin}/users/alice`]).then((v) => v?.follow), follow.id.href);
+      assert.equal(await kvA.get(["app", "following", "alice", bob]), true);
+    });
+
+    test("Fedify wrote its own entries to the stores", TIMEOUT, async () => {
+      const alice = `${a.origin}/users/alice`;
+      const keysOf = async (kv) => (await entries(kv, ["_fedify"])).map((e) => e.key);
+      const inB = await keysOf(kvB);
+      const inA = await keysOf(kvA);
+      for (const key of [...inA, ...inB]) assert.equal(key[0], "_fedify");
+
+      // B remembers the processed Follow, per inbox:
+      // ["_fedify", "activityIdempotence", "<B origin>\n<activity id>\ninbox\n<recipient>"]
+      const idempotence = await entries(kvB, ["_fedify", "activityIdempotence"]);
+      assert.deepEqual(idempotence, [{
+        key: ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`],
+        value: true,
+      }]);
+
+      // B cached Alice's public key, fetched over HTTP from A to verify the
+      // signature.
+      const aliceKey = await kvB.get(["_fedify", "publicKey", `${alice}#main-key`]);
+      assert.equal(aliceKey?.["@id"], `${alice}#main-key`);
+      assert.match(JSON.stringify(aliceKey), /BEGIN PUBLIC KEY/);
+
+      // A cached Bob's actor document (looked up before sending), and which
+      // HTTP signature spec B accepted (RFC 9421 on the first knock).
+      const bobDoc = await kvA.get(["_fedify", "remoteDocument", bob]);
+      assert.equal(bobDoc?.document?.id, bob);
+      assert.equal(await kvA.get(["_fedify", "httpMessageSignaturesSpec", b.origin]), "rfc9421");
+
+      // And the other direction: A processed B's Accept and cached Bob's key.
+      assert.ok(inA.some((k) => k[1] === "activityIdempotence" && k[2].includes("#accepts/")));
+      assert.ok(inA.some((k) => k[1] === "publicKey" && k[2] === `${bob}#main-key`));
+    });
+
+    if (name === "SqliteKvStore (file)") {
+      test("Fedify's TTLs reach the SQLite file (@fedify/sqlite layout)", TIMEOUT, async () => {
+        const { default: Database } = await import("better-sqlite3");
+        const db = new Database(kvB.path, { readonly: true, fileMustExist: true });
+        try {
+          const key = ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`];
+          const row = db.prepare("SELECT value, expires FROM fedify_kv WHERE key = ?").get(JSON.stringify(key));
+          assert.equal(row?.value, "true");
+          // Fedify keeps idempotence records for one day.
+          assert.ok(Math.abs(row.expires - (Date.now() + 86_400_000)) < 60_000, `expires = ${row.expires}`);
+          const keyRow = db.prepare("SELECT expires FROM fedify_kv WHERE key = ?")
+            .get(JSON.stringify(["_fedify", "publicKey", `${a.origin}/users/alice#main-key`]));
+          assert.equal(keyRow?.expires, null); // cached keys do not expire
+        } finally {
+          db.close();
+        }
+      });
+    }
+
+    test("the same Follow delivered again is a duplicate: the listener is not called", TIMEOUT, async () => {
+      const before = { a: a.received.length, b: b.received.length, posts: b.log.length };
+      await a.send("alice", bob, follow);
+
+      assert.equal(b.received.length, before.b);
+      assert.equal(a.received.length, before.a); // so no second Accept either
+      const redelivery = b.log.slice(before.posts).find((r) => r.method === "POST");
+      assert.equal(redelivery?.status, 202);
+      assert.match(redelivery.body, /has already been processed/);
+      assert.equal((await entries(kvB, ["_fedify", "activityIdempotence"])).length, 1);
+    });
+
+    test("HTTP Signatures alone are verified: signed is accepted, unsigned or altered is 401", TIMEOUT, async () => {
+      // A bare activity (no Linked Data Signature, no proof), so the HTTP
+      // signature is the only thing that can authenticate it.
+      const ctxA = a.context();
+      const alice = ctxA.getActorUri("alice");
+      const create = (n) => new Create({
+        id: new URL(`#creates/${n}-${crypto.randomUUID()}`, alice),
+        actor: alice,
+        to: new URL(bob),
+        object: new Note({ attribution: alice, to: new URL(bob), content: `note ${n}` }),
+      }).toJsonLd({ contextLoader: ctxA.contextLoader });
+      const [rsa] = await ctxA.getActorKeyPairs("alice");
+      const inbox = `${bob}/inbox`;
+      const count = b.received.length;
+
+      const unsigned = await postToInbox(inbox, await create(1));
+      assert.equal(unsigned.status, 401);
+
+      const tampered = await signRequest(
+        new Request(inbox, { method: "POST", headers: { "Content-Type": "application/activity+json" }, body: JSON.stringify(await create(2)) }),
+        rsa.privateKey, rsa.keyId, { spec: "rfc9421" },
+      );
+      const altered = await fetch(new Request(tampered, { body: JSON.stringify(await create(3)) }));
+      assert.equal(altered.status, 401);
+      assert.equal(b.received.length, count);
+
+      const signed = await postToInbox(inbox, await create(4), rsa);
+      assert.equal(signed.status, 202, await signed.text());
+      assert.equal(b.received.length, count + 1);
+      assert.equal(b.received.at(-1).type, "Create");
+    });
+  });
+}
