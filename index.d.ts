@@ -63,7 +63,9 @@ export interface KvStoreListEntry {
  *   (a table name other than letters, digits and underscores, say).
  * - `ERR_FEDIKV_CLOSED`: the store was closed.
  * - `ERR_FEDIKV_CONNECTION`: the backend cannot be reached or opened.
- * - `ERR_FEDIKV_BACKEND`: the backend failed (a lock held too long, a full disk…).
+ * - `ERR_FEDIKV_BACKEND`: the backend failed (a full disk, a failed query…).
+ * - `ERR_FEDIKV_BUSY`: another connection held a lock longer than the store
+ *   waits (SQLite: 5 s); trying again later may succeed.
  * - `ERR_FEDIKV_INVALID_DATA`: what the backend holds is not JSON.
  * - `ERR_FEDIKV_UNSUPPORTED`: the store cannot do this.
  * - `ERR_FEDIKV_INTERNAL`: a bug in fedikv, caught before it could crash the
@@ -77,6 +79,7 @@ export type FedikvErrorCode =
   | "ERR_FEDIKV_CLOSED"
   | "ERR_FEDIKV_CONNECTION"
   | "ERR_FEDIKV_BACKEND"
+  | "ERR_FEDIKV_BUSY"
   | "ERR_FEDIKV_INVALID_DATA"
   | "ERR_FEDIKV_UNSUPPORTED"
   | "ERR_FEDIKV_INTERNAL";

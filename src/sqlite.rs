@@ -692,6 +692,30 @@ mod tests {
         assert_eq!(backend.get(&dead).await.unwrap(), None);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_must_wait_for_a_lock_goes_to_the_thread_and_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.db");
+        let path = path.to_str().unwrap().to_owned();
+        let b = SqliteBackend::new(SqliteConfig::new(&path)).unwrap();
+        let key = Key::new(vec!["k".into()]).unwrap();
+        b.set(&key, "1".into(), None).await.unwrap();
+
+        // Another connection (as another process would) holds the write lock.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let started = std::time::Instant::now();
+        b.set(&key, "2".into(), None).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(250), "it waited for the lock");
+        assert_eq!(b.get(&key).await.unwrap().as_deref(), Some("2"));
+        release.join().unwrap();
+        assert_eq!(b.queued.load(Ordering::Acquire), 0);
+    }
+
     #[tokio::test]
     async fn a_bad_path_is_a_connection_error() {
         let b = SqliteBackend::new(SqliteConfig::new("/nonexistent/dir/kv.db")).unwrap();
