@@ -1,6 +1,10 @@
 //! The contract of [`KvBackend`], as tests every backend runs.
 //! A backend's test module calls `conformance::suite!(make_backend())`, where
-//! the expression builds a fresh, empty backend each time it is evaluated.
+//! the expression builds a fresh, empty backend each time it is evaluated
+//! (its own table or key prefix for a server). After each test the suite
+//! calls `drop_storage()` so that server tables and keys do not pile up.
+//! A backend whose server is unreachable can make the expression `return`
+//! (see `test_support::server_url`), which skips the test.
 
 use crate::backend::{Entry, KvBackend};
 use crate::key::Key;
@@ -19,7 +23,9 @@ macro_rules! suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                $crate::conformance::$name(std::sync::Arc::new($make)).await;
+                let backend = std::sync::Arc::new($make);
+                $crate::conformance::$name(backend.clone()).await;
+                let _ = $crate::backend::KvBackend::drop_storage(&*backend).await;
             }
         )*
     };

@@ -18,3 +18,5 @@ mod binding;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod test_support;
