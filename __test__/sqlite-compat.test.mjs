@@ -8,7 +8,7 @@ import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Temporal } from "@js-temporal/polyfill";
 import { SqliteKvStore } from "../index.js";
-import { collect, ODD_PARTS } from "./conformance.mjs";
+import { collect, ODD_PARTS } from "fedikv/testing";
 import { FedifySqliteLayout } from "./support/fedify-sqlite.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-compat-"));

@@ -28,3 +28,11 @@ const sqlite = new SqliteKvStore();
 export const dropped: Promise<void> = sqlite.drop();
 export const code: FedikvErrorCode = "ERR_FEDIKV_CLOSED";
 void stores;
+
+// The kit accepts fedikv's stores, Fedify's, and anything shaped like a KvStore.
+import { MemoryKvStore as FedifyMemoryKvStore } from "@fedify/fedify";
+import { collect, testKvStore } from "fedikv/testing";
+testKvStore(() => new MemoryKvStore(), { name: "memory", errorCodes: true, minTtlMs: 0 });
+testKvStore(async () => new FedifyMemoryKvStore(), { closeAfterEach: false });
+export const entries: Promise<{ readonly key: readonly string[]; readonly value: unknown }[]> =
+  collect(new MemoryKvStore().list());

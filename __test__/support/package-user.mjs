@@ -5,9 +5,11 @@ import { createRequire } from "node:module";
 import { createFederation } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
 import { MemoryKvStore, SqliteKvStore } from "fedikv";
+import { testKvStore } from "fedikv/testing";
 
 const require = createRequire(import.meta.url);
 assert.equal(require("fedikv").SqliteKvStore, SqliteKvStore, "CommonJS and ESM agree");
+assert.equal(require("fedikv/testing").testKvStore, testKvStore, "the kit is exported");
 
 for (const kv of [new SqliteKvStore("./app.db"), new MemoryKvStore()]) {
   const federation = createFederation({ kv });

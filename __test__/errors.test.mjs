@@ -1,0 +1,91 @@
+// fedikv's own promises about errors, beyond the kit: classes, codes and
+// messages for bad TTLs, options and paths, and the closed state.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Temporal } from "@js-temporal/polyfill";
+import { MemoryKvStore, SqliteKvStore } from "fedikv";
+
+const code = (expected, ErrorClass = Error) => (error) => {
+  assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
+  assert.equal(error.code, expected);
+  assert.match(error.message, /^fedikv: /);
+  return true;
+};
+
+test("a TTL that is not a Temporal.Duration is a RangeError", async () => {
+  const kv = new MemoryKvStore();
+  for (const ttl of [1000, "PT1S", true, { hours: -1 }, { minutes: NaN }]) {
+    await assert.rejects(kv.set(["k"], 1, { ttl }), code("ERR_FEDIKV_INVALID_TTL", RangeError));
+    await assert.rejects(kv.cas(["k"], undefined, 1, { ttl }), code("ERR_FEDIKV_INVALID_TTL", RangeError));
+  }
+  await assert.rejects(
+    kv.set(["k"], 1, { ttl: Temporal.Duration.from({ years: 1001 }) }),
+    code("ERR_FEDIKV_INVALID_TTL", RangeError),
+  );
+  await assert.rejects(kv.set(["k"], 1, "options"), code("ERR_FEDIKV_INVALID_OPTION", TypeError));
+  assert.equal(await kv.get(["k"]), undefined);
+  await kv.close();
+});
+
+test("a duck-typed duration with sub-millisecond fields works", async () => {
+  const kv = new MemoryKvStore();
+  await kv.set(["k"], 1, { ttl: { seconds: 60, microseconds: 1 } });
+  assert.equal(await kv.get(["k"]), 1);
+  await kv.close();
+});
+
+test("bad SqliteKvStore arguments are a TypeError at construction", () => {
+  const bad = [
+    () => new SqliteKvStore(42),
+    () => new SqliteKvStore("a\0b"),
+    () => new SqliteKvStore(new URL("https://example.com/db")),
+    () => new SqliteKvStore(":memory:", { tableName: 'kv"; DROP TABLE x; --' }),
+    () => new SqliteKvStore(":memory:", { tableName: "1abc" }),
+    () => new SqliteKvStore(":memory:", { tableName: 7 }),
+    () => new SqliteKvStore(":memory:", { initialized: "yes" }),
+    () => new SqliteKvStore(":memory:", "options"),
+  ];
+  for (const make of bad) assert.throws(make, code("ERR_FEDIKV_INVALID_OPTION", TypeError));
+});
+
+test("a path that cannot be opened rejects with ERR_FEDIKV_CONNECTION, naming SQLite", async () => {
+  const kv = new SqliteKvStore("/nonexistent-dir/fedify.db");
+  await assert.rejects(kv.get(["k"]), (error) => {
+    code("ERR_FEDIKV_CONNECTION")(error);
+    assert.match(error.message, /SQLite/);
+    return true;
+  });
+  await kv.close();
+});
+
+test("closed, initialize and drop", async () => {
+  const kv = new SqliteKvStore(":memory:", { tableName: "custom" });
+  assert.equal(kv.closed, false);
+  assert.equal(kv.tableName, "custom");
+  assert.equal(kv.path, ":memory:");
+  await kv.initialize();
+  await kv.set(["a"], 1);
+  await kv.drop();
+  assert.equal(await kv.get(["a"]), undefined, "drop removed the data; the next call made a new table");
+  await kv.close();
+  assert.equal(kv.closed, true);
+  await assert.rejects(kv.initialize(), code("ERR_FEDIKV_CLOSED"));
+  await assert.rejects(kv.drop(), code("ERR_FEDIKV_CLOSED"));
+});
+
+test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_DATA", async (t) => {
+  const { default: Database } = await import("better-sqlite3");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "fedikv-err-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "kv.db");
+  const kv = new SqliteKvStore(path);
+  await kv.initialize();
+  const db = new Database(path);
+  db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["broken"]', "{not json");
+  db.close();
+  await assert.rejects(kv.get(["broken"]), code("ERR_FEDIKV_INVALID_DATA"));
+  await kv.close();
+});
