@@ -1,0 +1,42 @@
+// Where the test servers are, and what to do when one is not there: a skip
+// with a message naming the variable when run by hand, a failure under CI.
+import { connect } from "node:net";
+
+export const SERVERS = {
+  redis: { variable: "REDIS_URL", fallback: "redis://127.0.0.1:6379", port: 6379 },
+  postgres: { variable: "POSTGRES_URL", fallback: "postgres://postgres@127.0.0.1:5432/test", port: 5432 },
+  mysql: { variable: "MYSQL_URL", fallback: "mysql://root@127.0.0.1:3306/test", port: 3306 },
+};
+
+function reachable(host, port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
+/**
+ * The server's URL, or `{ skip }` with the reason when it is unreachable.
+ * Under CI=true an unreachable server throws: CI never skips a server test.
+ */
+export async function server(name) {
+  const { variable, fallback, port } = SERVERS[name];
+  const url = process.env[variable] ?? fallback;
+  const parsed = new URL(url);
+  const host = parsed.hostname.replace(/^\[|\]$/g, "");
+  if (await reachable(host, Number(parsed.port || port))) return { url };
+  const reason = `${parsed.host} (from ${variable}) is not reachable; set ${variable} to run these tests`;
+  if (process.env.CI === "true") throw new Error(`${reason}. CI needs this server.`);
+  return { skip: reason };
+}
+
+/** A name no other run uses, for tables and key prefixes. */
+export function uniqueName(stem) {
+  return `${stem}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+}
