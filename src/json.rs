@@ -14,6 +14,16 @@ pub fn json_text_equal(a: &str, b: &str) -> Result<bool> {
     Ok(values_equal(&parse(a)?, &parse(b)?))
 }
 
+/// Whether the live value `current` is what `cas` expects: both absent, or
+/// both present and equal as JSON.
+pub fn cas_matches(current: Option<&str>, expected: Option<&str>) -> Result<bool> {
+    match (current, expected) {
+        (None, None) => Ok(true),
+        (Some(current), Some(expected)) => json_text_equal(current, expected),
+        _ => Ok(false),
+    }
+}
+
 /// Checks that `text` is one JSON value.
 pub fn validate(text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)

@@ -138,12 +138,8 @@ impl KvBackend for MemoryBackend {
         let now = now_ms();
         let mut inner = self.lock();
         inner.purge(now);
-        let matches = match (inner.live(key, now), expected) {
-            (None, None) => true,
-            (Some(slot), Some(expected)) => json::json_text_equal(&slot.value, expected)?,
-            _ => false,
-        };
-        if !matches {
+        let current = inner.live(key, now).map(|slot| slot.value.as_str());
+        if !json::cas_matches(current, expected)? {
             return Ok(false);
         }
         match new {

@@ -451,12 +451,7 @@ impl KvBackend for SqliteBackend {
                 .map_err(sqlite_error)?;
             let now = now_ms();
             let current = read_value(&tx, &sql.get, &key, now)?;
-            let matches = match (&current, &expected) {
-                (None, None) => true,
-                (Some(current), Some(expected)) => json::json_text_equal(current, expected)?,
-                _ => false,
-            };
-            if !matches {
+            if !json::cas_matches(current.as_deref(), expected.as_deref())? {
                 return Ok(false);
             }
             match &new {
@@ -710,7 +705,10 @@ mod tests {
         });
         let started = std::time::Instant::now();
         b.set(&key, "2".into(), None).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(250), "it waited for the lock");
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "it waited for the lock"
+        );
         assert_eq!(b.get(&key).await.unwrap().as_deref(), Some("2"));
         release.join().unwrap();
         assert_eq!(b.queued.load(Ordering::Acquire), 0);

@@ -31,8 +31,13 @@ pub fn server_url(var: &str, default: &str, default_port: u16) -> Option<String>
 fn host_port(url: &str, default_port: u16) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    if host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
         host.to_owned()
     } else {
         format!("{host}:{default_port}")
@@ -58,7 +63,10 @@ mod tests {
     fn host_port_of_urls() {
         assert_eq!(host_port("redis://127.0.0.1:6379", 1), "127.0.0.1:6379");
         assert_eq!(host_port("postgres://u:p@db:5433/test", 5432), "db:5433");
-        assert_eq!(host_port("mysql://root@localhost/test", 3306), "localhost:3306");
+        assert_eq!(
+            host_port("mysql://root@localhost/test", 3306),
+            "localhost:3306"
+        );
         assert!(unique_name("t") != unique_name("t"));
     }
 }
