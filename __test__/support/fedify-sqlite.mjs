@@ -1,9 +1,11 @@
 // The storage of @fedify/sqlite 1.8.7, on better-sqlite3: the same table,
 // the same SQL shapes (JSON.stringify(key) as the key, `now + ttl` in epoch
-// milliseconds as `expires`, a table-wide expiry DELETE after every write,
-// LIKE for prefixes). @fedify/sqlite itself needs `node:sqlite` (Node 22),
+// milliseconds as `expires`, an expiry DELETE after every write, LIKE for
+// prefixes, cas in a BEGIN IMMEDIATE transaction), on better-sqlite3's
+// defaults (a rollback journal, synchronous = FULL) as a DatabaseSync has them. @fedify/sqlite itself needs `node:sqlite` (Node 22),
 // so tests and benchmarks on Node 20 use this stand-in to write and read
 // the layout exactly as Fedify does.
+import { isDeepStrictEqual } from "node:util";
 import Database from "better-sqlite3";
 
 export class FedifySqliteLayout {
@@ -45,6 +47,38 @@ export class FedifySqliteLayout {
         ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires`)
       .run(JSON.stringify(key), JSON.stringify(value), now, expires);
     this.#expire();
+  }
+
+  // As @fedify/sqlite's cas: BEGIN IMMEDIATE, read the live value, compare
+  // with a deep equality (es-toolkit's isEqual there; node:util's here), write.
+  async cas(key, expected, value, options) {
+    const now = Date.now();
+    const expires = options?.ttl === undefined ? null : now + options.ttl.total({ unit: "milliseconds" });
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const row = this.#db
+        .prepare(`SELECT value FROM "${this.#table}" WHERE key = ? AND (expires IS NULL OR expires > ?)`)
+        .get(JSON.stringify(key), now);
+      const current = row === undefined ? undefined : JSON.parse(row.value);
+      if (!isDeepStrictEqual(current, expected)) {
+        this.#db.exec("ROLLBACK");
+        return false;
+      }
+      if (value === undefined) {
+        this.#db.prepare(`DELETE FROM "${this.#table}" WHERE key = ?`).run(JSON.stringify(key));
+      } else {
+        this.#db
+          .prepare(`INSERT INTO "${this.#table}" (key, value, created, expires) VALUES (?, ?, ?, ?)
+            ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires`)
+          .run(JSON.stringify(key), JSON.stringify(value), now, expires);
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+    this.#expire();
+    return true;
   }
 
   async delete(key) {

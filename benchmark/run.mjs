@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// The benchmark: every fedikv store beside Fedify's own store for the same
+// backend and the engine's or server's ceiling, in one run, on one machine.
+//
+//   npm run bench                      all backends, 3 repetitions, 1 s per measurement
+//   npm run bench -- --quick           1 repetition, 0.3 s (a smoke run)
+//   npm run bench -- --backends SQLite --reps 5 --seconds 2
+//
+// Writes benchmark/results/latest.json and latest.md. It is a benchmark,
+// not a test: it asserts nothing about speed.
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Temporal } from "@js-temporal/polyfill";
+import { backends, prefillThroughStore } from "./lib/backends.mjs";
+import { summarize, timeOps } from "./lib/measure.mjs";
+import { bigTableEntries, bigTableWorkloads, workloads } from "./lib/workloads.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    reps: { type: "string" },
+    seconds: { type: "string" },
+    backends: { type: "string" },
+    out: { type: "string", default: join(dirname(fileURLToPath(import.meta.url)), "results") },
+  },
+});
+const reps = Number(args.reps ?? (args.quick ? 1 : 3));
+const durationMs = 1000 * Number(args.seconds ?? (args.quick ? 0.3 : 1));
+const CONCURRENCY = [1, 64];
+const log = (...parts) => process.stderr.write(parts.join(" ") + "\n");
+
+async function close(kv) {
+  if (typeof kv.close === "function") await kv.close();
+}
+
+/** Measures one workload on a fresh store: { [concurrency]: timing } or a skip reason. */
+async function measureWorkload(side, workload) {
+  const kv = await side.open();
+  try {
+    const skip = workload.needs?.(kv);
+    if (skip) return { skip };
+    const ns = ["bench", randomUUID()];
+    await workload.prepare?.(kv, ns);
+    const out = {};
+    for (const concurrency of CONCURRENCY) {
+      out[concurrency] = await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
+    }
+    return out;
+  } finally {
+    await close(kv);
+  }
+}
+
+/** Runs the workloads that need a table of 100,000 entries on one store. */
+async function measureBigTable(side, results) {
+  const kv = await side.open();
+  try {
+    const ns = ["bench", randomUUID()];
+    const started = performance.now();
+    if (side.prefill) await side.prefill(kv, bigTableEntries(ns));
+    else await prefillThroughStore(kv, bigTableEntries(ns), Temporal);
+    log(`    ${side.label}: 100,000 entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    for (const workload of bigTableWorkloads(Temporal)) {
+      const skip = workload.needs?.(kv);
+      for (const concurrency of CONCURRENCY) {
+        const timing = skip ? { skip } : await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
+        ((results[workload.name] ??= {})[concurrency] ??= []).push(timing);
+      }
+    }
+  } finally {
+    await close(kv);
+  }
+}
+
+const collected = { machine: machine(), started: new Date().toISOString(), reps, durationMs, backends: {} };
+const { list, cleanup } = backends();
+const selected = args.backends ? args.backends.split(",") : list.map((b) => b.name);
+
+try {
+  for (const backend of list.filter((b) => selected.includes(b.name))) {
+    log(`▶ ${backend.name}`);
+    const sides = { fedify: backend.fedify, fedikv: backend.fedikv };
+    const raw = { fedify: {}, fedikv: {} };
+    for (const workload of workloads(Temporal)) {
+      for (let rep = 0; rep < reps; rep++) {
+        // Alternate the two stores so that drift of the machine hits both.
+        for (const [name, side] of Object.entries(sides)) {
+          const result = await measureWorkload(side, workload);
+          for (const concurrency of CONCURRENCY) {
+            ((raw[name][workload.name] ??= {})[concurrency] ??= []).push(result.skip ? { skip: result.skip } : result[concurrency]);
+          }
+        }
+      }
+      log(`  ${workload.name}`);
+    }
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [name, side] of Object.entries(sides)) await measureBigTable(side, raw[name]);
+    }
+    const ceiling = backend.ceiling ? await backend.ceiling.measure(timeOps, { durationMs: durationMs * reps }) : null;
+    collected.backends[backend.name] = {
+      fedify: backend.fedify.label,
+      fedikv: backend.fedikv.label,
+      ceiling: backend.ceiling?.label ?? null,
+      operations: summarizeBackend(raw, ceiling),
+    };
+  }
+} finally {
+  cleanup();
+}
+
+function summarizeBackend(raw, ceiling) {
+  const operations = {};
+  for (const [op, byConcurrency] of Object.entries(raw.fedikv)) {
+    operations[op] = {};
+    for (const [concurrency, runs] of Object.entries(byConcurrency)) {
+      const side = (list) => {
+        if (!list || list.some((r) => r.skip)) return { skip: list?.find((r) => r.skip)?.skip ?? "not run" };
+        return {
+          opsPerSec: summarize(list.map((r) => r.opsPerSec)),
+          p50Us: summarize(list.map((r) => r.p50Us)).median,
+          p99Us: summarize(list.map((r) => r.p99Us)).median,
+        };
+      };
+      const fedify = side(raw.fedify[op]?.[concurrency]);
+      const fedikv = side(runs);
+      operations[op][concurrency] = {
+        fedify,
+        fedikv,
+        ratio: fedify.skip || fedikv.skip ? null : fedikv.opsPerSec.median / fedify.opsPerSec.median,
+        ceiling: concurrency === "1" && ceiling?.[op] ? { opsPerSec: ceiling[op].opsPerSec } : null,
+      };
+    }
+  }
+  return operations;
+}
+
+function machine() {
+  return {
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}`,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+const fmt = (n) => n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1);
+function markdown(result) {
+  const lines = [
+    `Machine: ${result.machine.cpus}, ${result.machine.memory}, Node ${result.machine.node}. ` +
+      `${result.reps} repetition(s) of ${result.durationMs / 1000} s per measurement; operations per second, median (min–max); ` +
+      `latency p50 / p99 in µs at concurrency 1.`,
+    "",
+  ];
+  for (const [name, b] of Object.entries(result.backends)) {
+    lines.push(`#### ${name}: ${b.fedikv} vs ${b.fedify}${b.ceiling ? ` (ceiling: ${b.ceiling})` : ""}`, "");
+    lines.push("| operation | conc. | Fedify ops/s | fedikv ops/s | fedikv ÷ Fedify | Fedify p50 / p99 µs | fedikv p50 / p99 µs | ceiling ops/s |");
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (const [op, byConcurrency] of Object.entries(b.operations)) {
+      for (const [concurrency, r] of Object.entries(byConcurrency)) {
+        const cell = (s) => s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
+        const lat = (s) => s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`;
+        lines.push(`| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.ceiling ? fmt(r.ceiling.opsPerSec) : ""} |`);
+      }
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+mkdirSync(args.out, { recursive: true });
+writeFileSync(join(args.out, "latest.json"), JSON.stringify(collected, null, 2) + "\n");
+const md = markdown(collected);
+writeFileSync(join(args.out, "latest.md"), md + "\n");
+console.log(md);
