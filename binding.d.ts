@@ -30,10 +30,12 @@ export declare class NativeStore {
 }
 
 /**
- * One page of a listing: `entries` alternates key JSON and value JSON;
+ * One page of a listing. `entries` is one JSON text, an array of
+ * `[key, value]` pairs, so that JavaScript parses a whole page with one
+ * `JSON.parse` instead of two per entry (measured: 665 → see README).
  * `cursor` continues the listing, or is absent at its end.
  */
 export interface ListPage {
-  entries: Array<string>
+  entries: string
   cursor?: string
 }

@@ -272,10 +272,13 @@ class FedikvKvStore {
       } catch (error) {
         throw translate(error)
       }
-      const entries = page.entries
-      for (let i = 0; i < entries.length; i += 2) {
-        yield { key: JSON.parse(entries[i]), value: decodeValue(entries[i + 1], entries[i]) }
+      let entries
+      try {
+        entries = JSON.parse(page.entries)
+      } catch (error) {
+        throw fedikvError('ERR_FEDIKV_INVALID_DATA', `fedikv: a value under ${prefixJson ?? 'the store'} is not JSON: ${error.message}`)
       }
+      for (const [key, value] of entries) yield { key, value }
       cursor = page.cursor ?? null
     } while (cursor !== null)
   }

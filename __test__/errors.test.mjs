@@ -89,3 +89,29 @@ test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_D
   await assert.rejects(kv.get(["broken"]), code("ERR_FEDIKV_INVALID_DATA"));
   await kv.close();
 });
+
+test("list reports a stored value that is not JSON, naming its key", async (t) => {
+  const { default: Database } = await import("better-sqlite3");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "fedikv-err-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "kv.db");
+  const kv = new SqliteKvStore(path);
+  await kv.set(["p", "good"], 1);
+  const db = new Database(path);
+  // Text that would inject a fake entry if pages were spliced unchecked.
+  db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["p","evil"]', '1],[["p","fake"],2');
+  db.close();
+  const seen = [];
+  await assert.rejects(async () => {
+    for await (const { key } of kv.list(["p"])) seen.push(key);
+  }, (error) => {
+    code("ERR_FEDIKV_INVALID_DATA")(error);
+    assert.match(error.message, /\["p","evil"\]/);
+    return true;
+  });
+  assert.ok(!seen.some((key) => key[1] === "fake"), "no injected entry");
+  await kv.close();
+});

@@ -71,7 +71,10 @@ pub trait KvBackend: Send + Sync + 'static {
     /// the same listing; `None` starts at the beginning). Matching is exact:
     /// no character of a key part is a pattern. Keyset pagination: entries
     /// written during a listing may or may not appear, but no entry that
-    /// stays is returned twice or skipped.
+    /// stays is returned twice or skipped. Every value returned is valid
+    /// JSON text (the binding splices pages together unparsed): a backend
+    /// whose storage may hold other text (written there by someone else)
+    /// checks it and fails with `InvalidData` naming the key.
     async fn list_page(
         &self,
         prefix: &[String],

@@ -70,21 +70,36 @@ fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
     ttl_ms.map(Ttl::from_millis).transpose().map_err(to_js)
 }
 
-/// One page of a listing: `entries` alternates key JSON and value JSON;
+/// One page of a listing. `entries` is one JSON text, an array of
+/// `[key, value]` pairs, so that JavaScript parses a whole page with one
+/// `JSON.parse` instead of two per entry (measured: 665 → see README).
 /// `cursor` continues the listing, or is absent at its end.
 #[napi(object)]
 pub struct ListPage {
-    pub entries: Vec<String>,
+    pub entries: String,
     pub cursor: Option<String>,
 }
 
 impl From<Page> for ListPage {
     fn from(page: Page) -> Self {
-        let mut entries = Vec::with_capacity(page.entries.len() * 2);
-        for entry in page.entries {
-            entries.push(entry.key.to_json());
-            entries.push(entry.value);
+        let size = page
+            .entries
+            .iter()
+            .map(|e| e.value.len() + 8 * e.key.len() + 16)
+            .sum();
+        let mut entries = String::with_capacity(size);
+        entries.push('[');
+        for (i, entry) in page.entries.iter().enumerate() {
+            if i > 0 {
+                entries.push(',');
+            }
+            entries.push('[');
+            entries.push_str(&entry.key.to_json());
+            entries.push(',');
+            entries.push_str(&entry.value);
+            entries.push(']');
         }
+        entries.push(']');
         ListPage {
             entries,
             cursor: page.cursor,

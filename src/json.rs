@@ -24,6 +24,20 @@ pub fn cas_matches(current: Option<&str>, expected: Option<&str>) -> Result<bool
     }
 }
 
+/// Checks that a value read back from storage is JSON, for `key` (shown in
+/// the error, as JavaScript writes it).
+pub fn validate_stored(backend: &str, key: &crate::key::Key, text: &str) -> Result<()> {
+    validate(text).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{backend}: the value stored under {} is not JSON",
+                key.to_json()
+            ),
+        )
+    })
+}
+
 /// Checks that `text` is one JSON value.
 pub fn validate(text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)

@@ -511,7 +511,9 @@ impl KvBackend for SqliteBackend {
                     continue;
                 };
                 if key.has_prefix(&prefix) {
-                    entries.push(Entry { key, value: value? });
+                    let value = value?;
+                    json::validate_stored("SQLite", &key, &value)?;
+                    entries.push(Entry { key, value });
                 }
             }
             Ok(Page { entries, cursor })
