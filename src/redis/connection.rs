@@ -175,18 +175,16 @@ impl Connector {
             match tokio::time::timeout(connect_timeout, attempt).await {
                 Ok(Ok(conn)) => Ok(conn),
                 Ok(Err(e)) => {
-                    let e = redis_error(e);
-                    // A refused password is no reason to say "unreachable".
-                    let kind = match e.kind {
+                    // Whatever keeps the connection from being made (refused,
+                    // TLS, a wrong password) is a connection error, unless
+                    // the client refused its own configuration.
+                    let kind = match redis_error(e.clone()).kind {
                         ErrorKind::InvalidOption => ErrorKind::InvalidOption,
                         _ => ErrorKind::Connection,
                     };
                     Err(Error::new(
                         kind,
-                        format!(
-                            "Redis: cannot connect to {place}: {}",
-                            e.message.trim_start_matches("Redis: ")
-                        ),
+                        format!("Redis: cannot connect to {place}: {e}"),
                     ))
                 }
                 Err(_) => Err(Error::new(

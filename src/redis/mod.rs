@@ -288,7 +288,12 @@ fn redis_error(e: RedisError) -> Error {
         }
     };
     let hint = match kind {
-        ErrorKind::Connection if e.is_timeout() => " (no answer within the response timeout)",
+        ErrorKind::Connection if e.is_timeout() => {
+            " (no answer within the response timeout; the next operation reconnects)"
+        }
+        ErrorKind::Connection if e.is_unrecoverable_error() => {
+            " (the connection was lost; the next operation reconnects)"
+        }
         ErrorKind::InvalidData => " (a key under the store's prefix that is not a string)",
         _ => "",
     };

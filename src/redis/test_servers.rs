@@ -3,7 +3,7 @@
 //! each on free loopback ports in a temp dir, nothing saved to disk.
 //!
 //! Every server is a child process, killed by its PID:
-//! - a [`Server`] when it is dropped;
+//! - a [`Server`] (or a [`Cluster`]'s) when it is dropped;
 //! - the shared [`cluster`] when the test binary exits (`atexit`);
 //! - any of them by the kernel if the test binary dies some other way: the
 //!   children are spawned by a thread that lives as long as the process,
@@ -139,8 +139,12 @@ pub struct Server {
 impl Server {
     /// Starts `redis-server` on a free port with `extra` options.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_on(free_ports(1)[0], extra)
+    }
+
+    fn start_on(port: u16, extra: &[&str]) -> Server {
         let mut server = Server {
-            port: free_ports(1)[0],
+            port,
             dir: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
@@ -176,114 +180,127 @@ impl Drop for Server {
     }
 }
 
-/// The shared test Cluster: 3 masters, no replicas.
+/// A Redis Cluster of 3 masters and no replicas, each node a [`Server`]
+/// (killed when the cluster is dropped).
 pub struct Cluster {
-    pub ports: Vec<u16>,
-    _dir: PathBuf,
+    pub nodes: Vec<Server>,
 }
 
 impl Cluster {
-    pub fn urls(&self) -> Vec<String> {
-        self.ports
+    pub fn start() -> Cluster {
+        let ports = free_ports(6);
+        let nodes: Vec<Server> = ports[..3]
             .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
-            .collect()
+            .zip(&ports[3..])
+            .map(|(&port, bus)| {
+                Server::start_on(
+                    port,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-port",
+                        &bus.to_string(),
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .arg("--cluster-yes")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = Cluster { nodes };
+        cluster.wait_until_ready();
+        cluster
     }
-}
 
-static CLUSTER_PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-static CLUSTER_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Server::url).collect()
+    }
 
-extern "C" fn stop_cluster_at_exit() {
-    if let Ok(pids) = CLUSTER_PIDS.lock() {
-        for &pid in pids.iter() {
-            kill(pid);
+    /// Kills every node.
+    pub fn stop(&mut self) {
+        self.nodes.iter_mut().for_each(Server::stop);
+    }
+
+    /// Starts every node again; they find each other from `nodes.conf`.
+    pub fn resume(&mut self) {
+        self.nodes.iter_mut().for_each(Server::resume);
+        self.wait_until_ready();
+    }
+
+    /// Waits until every node says the cluster is ok and knows all masters.
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info = redis_cli(node.port, &["CLUSTER", "INFO"]);
+                let slots = redis_cli(node.port, &["CLUSTER", "SLOTS"]);
+                let known = self
+                    .nodes
+                    .iter()
+                    .filter(|n| slots.lines().any(|l| l.trim() == n.port.to_string()))
+                    .count();
+                if info.contains("cluster_state:ok") && known == self.nodes.len() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the test cluster did not become ready");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
-    if let Ok(Some(dir)) = CLUSTER_DIR.lock().as_deref() {
-        let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What the shared cluster leaves for `atexit`: its PIDs and directories.
+static AT_EXIT: Mutex<(Vec<u32>, Vec<PathBuf>)> = Mutex::new((Vec::new(), Vec::new()));
+
+extern "C" fn stop_shared_cluster() {
+    if let Ok(left) = AT_EXIT.lock() {
+        for &pid in &left.0 {
+            kill(pid);
+        }
+        for dir in &left.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
-/// The Cluster every cluster test of this binary shares, started on first
-/// use; `None` (a skip) when `redis-server` is missing.
+/// The Cluster that the cluster tests of this binary share, started on
+/// first use and stopped when the binary exits; `None` (a skip) when
+/// `redis-server` is missing. Statics are never dropped, hence `atexit`.
 pub fn cluster() -> Option<&'static Cluster> {
     static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
     CLUSTER
-        .get_or_init(|| redis_server_available().then(start_cluster))
-        .as_ref()
-}
-
-fn start_cluster() -> Cluster {
-    // SAFETY: registers a plain function, once.
-    unsafe {
-        libc::atexit(stop_cluster_at_exit);
-    }
-    let dir = tempfile::tempdir().unwrap().keep();
-    *CLUSTER_DIR.lock().unwrap() = Some(dir.clone());
-    let all = free_ports(6);
-    let (ports, bus_ports) = all.split_at(3);
-    for (port, bus) in ports.iter().zip(bus_ports) {
-        let node_dir = dir.join(port.to_string());
-        std::fs::create_dir(&node_dir).unwrap();
-        let bus = bus.to_string();
-        let command = redis_server(
-            *port,
-            &node_dir,
-            &[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-port",
-                &bus,
-                "--cluster-node-timeout",
-                "2000",
-            ],
-        );
-        let child = spawn(command).unwrap();
-        CLUSTER_PIDS.lock().unwrap().push(child.id());
-        // The child is reaped by nobody: it is killed at exit.
-        std::mem::forget(child);
-    }
-    for &port in ports {
-        wait_for_ping(port);
-    }
-    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let created = Command::new("redis-cli")
-        .arg("--cluster")
-        .arg("create")
-        .args(&nodes)
-        .arg("--cluster-yes")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(created.success(), "redis-cli --cluster create failed");
-    // Ready when every node says the cluster is ok and knows all 3 masters.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for &port in ports {
-        loop {
-            let info = redis_cli(port, &["CLUSTER", "INFO"]);
-            let shards = redis_cli(port, &["CLUSTER", "SLOTS"]);
-            let masters = ports
-                .iter()
-                .filter(|p| shards.lines().any(|l| l.trim() == p.to_string()))
-                .count();
-            if info.contains("cluster_state:ok") && masters == 3 {
-                break;
+        .get_or_init(|| {
+            if !redis_server_available() {
+                return None;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the test cluster did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    Cluster {
-        ports: ports.to_vec(),
-        _dir: dir,
-    }
+            let cluster = Cluster::start();
+            let mut left = AT_EXIT.lock().unwrap();
+            for node in &cluster.nodes {
+                left.0.extend(node.child.as_ref().map(Child::id));
+                left.1.push(node.dir.path().to_owned());
+            }
+            // SAFETY: registers a plain function, once.
+            unsafe {
+                libc::atexit(stop_shared_cluster);
+            }
+            Some(cluster)
+        })
+        .as_ref()
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> String {

@@ -689,3 +689,28 @@ async fn a_cluster_listing_visits_every_master() {
     b.drop_storage().await.unwrap();
     assert!(list_all(&b, &[], 100).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_store_recovers_when_its_nodes_return() {
+    if !test_servers::redis_server_available() {
+        return;
+    }
+    let mut cluster = test_servers::Cluster::start();
+    let mut c = cluster_config(cluster.urls());
+    c.connect_timeout = Duration::from_millis(500);
+    c.response_timeout = Some(Duration::from_millis(1000));
+    let b = RedisBackend::new(c).unwrap();
+    let k = key(&["k"]);
+    b.set(&k, "1".into(), None).await.unwrap();
+    cluster.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = b.set(&k, "2".into(), None).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
+        assert!(started.elapsed() < Duration::from_millis(1600), "{:?}", started.elapsed());
+    }
+    cluster.resume();
+    b.set(&k, "3".into(), None).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("3"));
+    assert_eq!(list_all(&b, &[], 10).await.len(), 1);
+}
