@@ -20,7 +20,9 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Where the store connects to.
+/// Where the store connects to. One per store, behind an `Arc`, so the
+/// size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Target {
     Standalone(redis::Client),
     Cluster(ClusterClient),

@@ -108,22 +108,22 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
-/// `url` with its password, if any, replaced by `***`.
+/// `url` with its password, if any, replaced by `***`; also when `url` is
+/// malformed (no scheme, say), since it may still hold one.
 fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                userinfo.to_owned()
+            let masked = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_owned(),
             };
-            format!("{scheme}://{masked}@{host}{path}")
+            format!("{scheme}{masked}@{host}{path}")
         }
         None => url.to_owned(),
     }
@@ -233,8 +233,7 @@ impl RedisBackend {
     }
 }
 
-/// Refuses what the `redis` crate would misread: only Redis URLs, and
-/// nothing it would silently ignore.
+/// Only Redis URLs, refused with a message that shows what one looks like.
 fn check_url(url: &str) -> Result<()> {
     let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
         .iter()
@@ -295,6 +294,9 @@ fn redis_error(e: RedisError) -> Error {
             " (the connection was lost; the next operation reconnects)"
         }
         ErrorKind::InvalidData => " (a key under the store's prefix that is not a string)",
+        _ if e.code() == Some("MOVED") => {
+            " (this server is a node of a Redis Cluster: give the store the nodes' URLs as a list)"
+        }
         _ => "",
     };
     Error::new(kind, format!("Redis: {e}{hint}"))

@@ -257,7 +257,10 @@ impl Cluster {
                 if info.contains("cluster_state:ok") && known == self.nodes.len() {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the test cluster did not become ready");
+                assert!(
+                    Instant::now() < deadline,
+                    "the test cluster did not become ready"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

@@ -437,6 +437,7 @@ fn bad_urls_and_options_are_refused_without_showing_the_password() {
     for url in [
         "",
         "localhost:6379",
+        "u:hunter2@localhost:6379",
         "http://u:hunter2@localhost",
         "redis://u:hunter2@localhost:notaport",
         "redis://u:hunter2@localhost/notadb",
@@ -488,6 +489,8 @@ fn debug_masks_the_password() {
     assert!(text.contains("redis://:***@a:1, rediss://b:2"), "{text}");
     assert_eq!(mask_password("redis://u@h"), "redis://u@h");
     assert_eq!(mask_password("redis://h/#x@y"), "redis://h/#x@y");
+    assert_eq!(mask_password("u:hunter2@h:1"), "u:***@h:1");
+    assert_eq!(mask_password("redis://u:p@ss@h"), "redis://u:***@h");
 }
 
 fn quick(url: String) -> RedisConfig {
@@ -514,7 +517,7 @@ async fn an_unreachable_server_is_a_connection_error_within_the_timeout() {
     assert!(!err.message.contains("hunter2"), "{}", err.message);
     // The cluster client too.
     let b = RedisBackend::new({
-        let mut c = cluster_config(vec![format!("redis://127.0.0.1:{port}")]);
+        let mut c = cluster_config(vec![format!("redis://:hunter2@127.0.0.1:{port}")]);
         c.connect_timeout = Duration::from_millis(500);
         c
     })
@@ -527,6 +530,7 @@ async fn an_unreachable_server_is_a_connection_error_within_the_timeout() {
         started.elapsed()
     );
     assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
+    assert!(!err.message.contains("hunter2"), "{}", err.message);
 }
 
 #[tokio::test]
@@ -707,10 +711,96 @@ async fn a_cluster_store_recovers_when_its_nodes_return() {
         let started = Instant::now();
         let err = b.set(&k, "2".into(), None).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
-        assert!(started.elapsed() < Duration::from_millis(1600), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1600),
+            "{:?}",
+            started.elapsed()
+        );
     }
     cluster.resume();
     b.set(&k, "3".into(), None).await.unwrap();
     assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("3"));
     assert_eq!(list_all(&b, &[], 10).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cluster_node_given_as_a_standalone_server_says_so() {
+    let Some(cluster) = test_servers::cluster() else {
+        return;
+    };
+    let b = RedisBackend::new(config(cluster.urls()[0].clone())).unwrap();
+    // Some of these keys live on other nodes: MOVED.
+    let mut moved = None;
+    for i in 0..20 {
+        if let Err(e) = b.get(&key(&[&i.to_string()])).await {
+            moved = Some(e);
+            break;
+        }
+    }
+    let err = moved.expect("a key on another node");
+    assert_eq!(err.kind, ErrorKind::Backend);
+    assert!(err.message.contains("Redis Cluster"), "{}", err.message);
+}
+
+/// Rough numbers, by hand: `cargo test --lib redis::tests::throughput --
+/// --ignored --nocapture` (a debug build; for comparisons, not records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput() {
+    let Some(url) = shared_url() else { return };
+    let b = Arc::new(RedisBackend::new(config(url)).unwrap());
+    const N: usize = 10_000;
+    const TASKS: usize = 64;
+    async fn timed<F, Fut>(what: &str, b: &Arc<RedisBackend>, op: F)
+    where
+        F: Fn(Arc<RedisBackend>, usize) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (b, op) = (b.clone(), op.clone());
+                tokio::spawn(async move {
+                    for i in (t..N).step_by(TASKS) {
+                        op(b.clone(), i).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("{what}: {:.0} ops/s", N as f64 / secs);
+    }
+    timed("set", &b, |b, i| async move {
+        b.set(&key(&["t", &i.to_string()]), format!("{{\"i\":{i}}}"), None)
+            .await
+            .unwrap();
+    })
+    .await;
+    timed("get", &b, |b, i| async move {
+        b.get(&key(&["t", &i.to_string()])).await.unwrap().unwrap();
+    })
+    .await;
+    timed("cas", &b, |b, i| async move {
+        let k = key(&["t", &i.to_string()]);
+        assert!(b
+            .cas(
+                &k,
+                Some(&format!("{{ \"i\" : {i}.0 }}")),
+                Some("0".into()),
+                None
+            )
+            .await
+            .unwrap());
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(list_all(&b, &["t"], 256).await.len(), N);
+    eprintln!(
+        "list: {:.0} entries/s in pages of 256",
+        N as f64 / started.elapsed().as_secs_f64()
+    );
+    b.drop_storage().await.unwrap();
 }
