@@ -1,0 +1,464 @@
+//! The Redis backend: the key layout of `@fedify/redis` on a standalone
+//! Redis (or Valkey) server or a Redis Cluster, through the `redis` crate.
+//!
+//! - Keys: the prefix, then the key's parts with `:` written `_:`, joined by
+//!   `::` ([`keys`]); values: the JSON text, as `@fedify/redis` stores them.
+//! - TTLs: `SET … PX` in whole milliseconds, rounded up; Redis expires keys
+//!   itself, so nothing needs purging.
+//! - `cas`: one Lua script ([`CAS_SCRIPT`]) reads, compares as JSON and
+//!   writes, atomically on the key's node.
+//! - `list`: `SCAN` per master, then one `MGET` per page ([`list`]).
+//! - Connection: lazy, one shared multiplexed connection (or cluster
+//!   connection), made again after a failure ([`connection`]).
+
+mod connection;
+pub mod keys;
+mod list;
+
+#[cfg(test)]
+mod test_servers;
+#[cfg(test)]
+mod tests;
+
+use crate::backend::{Entry, KvBackend, Page};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::ttl::Ttl;
+use async_trait::async_trait;
+use connection::{Conn, Connector, Target};
+use list::{Listing, Position};
+use redis::cluster::ClusterClientBuilder;
+use redis::{RedisError, RedisResult, Script};
+use std::fmt;
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+pub use keys::DEFAULT_PREFIX;
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The compare-and-swap script; its arguments are documented in the file.
+static CAS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cas.lua")));
+
+/// Which Redis to use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server: `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://…` for TLS (`rediss://…/#insecure` skips certificate checks).
+    Standalone(String),
+    /// A Redis Cluster: the URLs of one or more of its nodes; the others are
+    /// found from them.
+    Cluster(Vec<String>),
+}
+
+/// How to reach Redis and where in it the store lives.
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub target: RedisTarget,
+    /// Every key of the store starts with this; see [`keys::validate_prefix`].
+    pub key_prefix: String,
+    /// How long making a connection may take (TCP, TLS, authentication):
+    /// an operation while Redis is unreachable fails after at most this.
+    pub connect_timeout: Duration,
+    /// How long one command may wait for its answer; `None` waits forever.
+    pub response_timeout: Option<Duration>,
+}
+
+impl RedisConfig {
+    pub fn standalone(url: impl Into<String>) -> RedisConfig {
+        RedisConfig::new(RedisTarget::Standalone(url.into()))
+    }
+
+    pub fn cluster<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> RedisConfig {
+        RedisConfig::new(RedisTarget::Cluster(
+            urls.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    fn new(target: RedisTarget) -> RedisConfig {
+        RedisConfig {
+            target,
+            key_prefix: DEFAULT_PREFIX.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.target {
+            RedisTarget::Standalone(url) => format!("Standalone({})", mask_password(url)),
+            RedisTarget::Cluster(urls) => format!(
+                "Cluster({})",
+                urls.iter()
+                    .map(|u| mask_password(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        f.debug_struct("RedisConfig")
+            .field("target", &format_args!("{target}"))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`; also when `url` is
+/// malformed (no scheme, say), since it may still hold one.
+fn mask_password(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let masked = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_owned(),
+            };
+            format!("{scheme}{masked}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `host:port` of a URL, for messages.
+fn place_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
+/// A store in Redis, standalone or Cluster, laid out as `@fedify/redis`.
+pub struct RedisBackend {
+    prefix: String,
+    connector: Connector,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Checks the configuration; connects on the first operation.
+    pub fn new(config: RedisConfig) -> Result<RedisBackend> {
+        keys::validate_prefix(&config.key_prefix)?;
+        if config.connect_timeout.is_zero() || config.response_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "Redis: timeouts must be longer than zero",
+            ));
+        }
+        let urls: Vec<&String> = match &config.target {
+            RedisTarget::Standalone(url) => vec![url],
+            RedisTarget::Cluster(urls) => urls.iter().collect(),
+        };
+        if urls.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "Redis: a Cluster needs the URL of at least one node",
+            ));
+        }
+        for url in &urls {
+            check_url(url)?;
+        }
+        if urls.iter().any(|u| u.starts_with("rediss://")) {
+            // The `redis` crate asks rustls for the process's default
+            // crypto provider; ring is the one built in. If another was
+            // installed first, that one is used.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let target = match &config.target {
+            RedisTarget::Standalone(url) => {
+                Target::Standalone(redis::Client::open(url.as_str()).map_err(|e| bad_url(url, e))?)
+            }
+            RedisTarget::Cluster(urls) => {
+                let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(config.connect_timeout);
+                if let Some(timeout) = config.response_timeout {
+                    builder = builder.response_timeout(timeout);
+                }
+                Target::Cluster(builder.build().map_err(|e| bad_url(&urls.join(" "), e))?)
+            }
+        };
+        let place = urls
+            .iter()
+            .map(|u| place_of(u))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(RedisBackend {
+            prefix: config.key_prefix,
+            connector: Connector::new(
+                target,
+                place,
+                config.connect_timeout,
+                config.response_timeout,
+            ),
+        })
+    }
+
+    fn redis_key(&self, key: &Key) -> String {
+        format!("{}{}", self.prefix, keys::encode_parts(key.parts()))
+    }
+
+    /// Runs `op` on the connection; a failure that leaves the connection
+    /// unusable (dropped, timed out) makes the next operation reconnect.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (generation, conn) = self.connector.get().await?;
+        op(conn).await.map_err(|e| {
+            if e.is_unrecoverable_error() || e.is_timeout() {
+                self.connector.forget(generation);
+            }
+            redis_error(e)
+        })
+    }
+}
+
+/// Only Redis URLs, refused with a message that shows what one looks like.
+fn check_url(url: &str) -> Result<()> {
+    let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidOption,
+            format!(
+                "Redis: invalid URL {:?}: use redis://[user:password@]host[:port][/db] \
+                 or rediss://… for TLS",
+                mask_password(url)
+            ),
+        ))
+    }
+}
+
+fn bad_url(url: &str, e: RedisError) -> Error {
+    // The crate's message names the problem, not the URL; the URL is shown
+    // without its password.
+    Error::new(
+        ErrorKind::InvalidOption,
+        format!(
+            "Redis: invalid URL {:?}: {}",
+            mask_password(url),
+            e.detail().unwrap_or_else(|| e.category())
+        ),
+    )
+}
+
+/// Maps every failure of the `redis` crate to the error kinds; the one
+/// place that does. Messages carry Redis's own text, which never includes
+/// the URL or the password.
+fn redis_error(e: RedisError) -> Error {
+    use redis::ErrorKind as K;
+    use redis::ServerErrorKind as S;
+    let kind = if e.is_timeout() {
+        ErrorKind::Connection
+    } else {
+        match (e.kind(), e.code()) {
+            (K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound, _)
+            | (K::Server(S::BusyLoading | S::ClusterDown | S::MasterDown | S::TryAgain), _) => {
+                ErrorKind::Connection
+            }
+            (_, Some("NOAUTH" | "WRONGPASS")) => ErrorKind::Connection,
+            (K::InvalidClientConfig, _) => ErrorKind::InvalidOption,
+            (_, Some("BUSY")) => ErrorKind::Busy,
+            (_, Some("WRONGTYPE")) => ErrorKind::InvalidData,
+            _ => ErrorKind::Backend,
+        }
+    };
+    let hint = match kind {
+        ErrorKind::Connection if e.is_timeout() => {
+            " (no answer within the response timeout; the next operation reconnects)"
+        }
+        ErrorKind::Connection if e.is_unrecoverable_error() => {
+            " (the connection was lost; the next operation reconnects)"
+        }
+        ErrorKind::InvalidData => " (a key under the store's prefix that is not a string)",
+        _ if e.code() == Some("MOVED") => {
+            " (this server is a node of a Redis Cluster: give the store the nodes' URLs as a list)"
+        }
+        _ => "",
+    };
+    Error::new(kind, format!("Redis: {e}{hint}"))
+}
+
+fn invalid_data(what: &str) -> Error {
+    Error::new(ErrorKind::InvalidData, format!("Redis: {what}"))
+}
+
+/// A stored value as text; Fedify and fedikv store UTF-8 JSON text.
+fn text_of(value: Vec<u8>) -> Result<String> {
+    String::from_utf8(value).map_err(|_| invalid_data("a stored value is not UTF-8 text"))
+}
+
+/// `SET` arguments for a TTL: whole milliseconds, rounded up so that a value
+/// never expires early. `None` inside means "expires at once".
+fn ttl_millis(ttl: Option<Ttl>) -> Option<Option<i64>> {
+    ttl.map(|ttl| Some(ttl.as_millis_ceil()).filter(|&ms| ms > 0))
+}
+
+#[async_trait]
+impl KvBackend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "Redis"
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<String>> {
+        let key = self.redis_key(key);
+        let value: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await?;
+        value.map(text_of).transpose()
+    }
+
+    async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
+        let key = self.redis_key(key);
+        let cmd = match ttl_millis(ttl) {
+            // A TTL of zero: the value is gone at once, like a delete
+            // (`SET … PX 0` is an error in Redis).
+            Some(None) => redis::cmd("DEL").arg(&key).clone(),
+            Some(Some(ms)) => redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("PX")
+                .arg(ms)
+                .clone(),
+            None => redis::cmd("SET").arg(&key).arg(value).clone(),
+        };
+        self.run(|mut c| async move { cmd.exec_async(&mut c).await })
+            .await
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let key = self.redis_key(key);
+        self.run(|mut c| async move { redis::cmd("DEL").arg(key).exec_async(&mut c).await })
+            .await
+    }
+
+    async fn cas(
+        &self,
+        key: &Key,
+        expected: Option<&str>,
+        new: Option<String>,
+        ttl: Option<Ttl>,
+    ) -> Result<bool> {
+        let key = self.redis_key(key);
+        let (store, new, px) = match (new, ttl_millis(ttl)) {
+            (None, _) | (_, Some(None)) => ("0", String::new(), String::new()),
+            (Some(new), Some(Some(ms))) => ("1", new, ms.to_string()),
+            (Some(new), None) => ("1", new, String::new()),
+        };
+        let mut invocation = CAS_SCRIPT.key(key);
+        invocation
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or(""))
+            .arg(store)
+            .arg(new)
+            .arg(px);
+        let outcome: i64 = self
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        match outcome {
+            1 => Ok(true),
+            0 => Ok(false),
+            -1 => Err(invalid_data("the stored value is not valid JSON")),
+            _ => Err(Error::new(
+                ErrorKind::InvalidValue,
+                "Redis: the expected value cannot be decoded by Redis's JSON library",
+            )),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        let position = match cursor {
+            Some(cursor) => Position::parse(cursor)?,
+            None => Position::start(),
+        };
+        let listing = Listing {
+            store_prefix: &self.prefix,
+            list_prefix: prefix,
+            pattern: format!(
+                "{}*",
+                keys::glob_escape(&format!("{}{}", self.prefix, keys::encode_parts(prefix)))
+            ),
+        };
+        let page = self
+            .run(|mut c| {
+                let listing = &listing;
+                async move { listing.page(&mut c, position, limit.max(1)).await }
+            })
+            .await?;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for (key, value) in page.entries {
+            // A key deleted or expired since the SCAN has no value.
+            if let Some(value) = value {
+                entries.push(Entry {
+                    key,
+                    value: text_of(value)?,
+                });
+            }
+        }
+        Ok(Page {
+            entries,
+            cursor: page.cursor,
+        })
+    }
+
+    /// Deletes every key of this store: each key under the prefix that is
+    /// the encoding of a key. Keys under the prefix that fedikv and Fedify
+    /// could not have written are left alone; a store whose prefix extends
+    /// this one (`fedify::` and `fedify::x::`) cannot be told apart, so its
+    /// keys go too.
+    async fn drop_storage(&self) -> Result<()> {
+        let all: [String; 0] = [];
+        let mut cursor = None;
+        loop {
+            let page = self.list_page(&all, cursor.as_deref(), 1000).await?;
+            if !page.entries.is_empty() {
+                let keys: Vec<String> = page
+                    .entries
+                    .iter()
+                    .map(|e| self.redis_key(&e.key))
+                    .collect();
+                self.run(
+                    |mut c| async move { redis::cmd("UNLINK").arg(keys).exec_async(&mut c).await },
+                )
+                .await?;
+            }
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.connector.close();
+        Ok(())
+    }
+}
