@@ -396,7 +396,10 @@ impl MysqlBackend {
             .fetch_optional(&mut *tx)
             .await?;
         let current = match &row {
-            Some(row) => Some((text_column(row, 0)?, row.try_get_unchecked::<i64, _>(1)? != 0)),
+            Some(row) => Some((
+                text_column(row, 0)?,
+                row.try_get_unchecked::<i64, _>(1)? != 0,
+            )),
             None => None,
         };
         let live = match &current {

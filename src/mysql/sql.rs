@@ -55,7 +55,9 @@ impl Sql {
                 "CREATE INDEX `idx_{table}_expires` ON {t} (`expires`)"
             )),
             drop_table: sql(format!("DROP TABLE IF EXISTS {t}")),
-            get: sql(format!("SELECT `value` FROM {t} WHERE `key` = ? AND {LIVE}")),
+            get: sql(format!(
+                "SELECT `value` FROM {t} WHERE `key` = ? AND {LIVE}"
+            )),
             // VALUES() rather than MySQL 8's row alias: MariaDB has no alias.
             upsert: sql(format!(
                 "INSERT INTO {t} (`key`, `value`, `expires`) VALUES (?, ?, {EXPIRES}) \

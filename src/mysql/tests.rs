@@ -285,7 +285,13 @@ fn key_text_must_fit_the_column() {
         assert_eq!(key_text(&fits).unwrap().chars().count(), MAX_KEY_CHARS);
     }
     // Escapes count as written: `\n` is two characters of the column.
-    assert_eq!(key_text(&key(&[&"\n".repeat(382)])).unwrap().chars().count(), 768);
+    assert_eq!(
+        key_text(&key(&[&"\n".repeat(382)]))
+            .unwrap()
+            .chars()
+            .count(),
+        768
+    );
     assert!(key_text(&key(&[&"\n".repeat(383)])).is_err());
     let err = key_text(&key(&[&"a".repeat(MAX_KEY_CHARS - 3)])).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidKey);
@@ -296,7 +302,10 @@ fn key_text_must_fit_the_column() {
 #[test]
 fn prefix_range_brackets_exactly_the_keys_under_it() {
     let (low, high) = prefix_range(&["a".into(), "b".into()]);
-    assert_eq!((low.as_str(), high.as_str()), (r#"["a","b","#, r#"["a","b"]"#));
+    assert_eq!(
+        (low.as_str(), high.as_str()),
+        (r#"["a","b","#, r#"["a","b"]"#)
+    );
     assert_eq!(prefix_range(&["%_".into()]).0, r#"["%_","#);
 }
 
@@ -397,21 +406,24 @@ async fn reads_rows_written_the_fedify_way() {
     fedify
         .set(&mut conn, r#"["f","forever"]"#, r#""x""#, None)
         .await;
-    fedify
-        .set_expired(&mut conn, r#"["f","dead"]"#, "1")
-        .await;
-    fedify
-        .set_expired(&mut conn, r#"["f","dead2"]"#, "2")
-        .await;
+    fedify.set_expired(&mut conn, r#"["f","dead"]"#, "1").await;
+    fedify.set_expired(&mut conn, r#"["f","dead2"]"#, "2").await;
 
     let live = key(&["f", "live"]);
     let value = b.get(&live).await.unwrap().unwrap();
     assert!(json_text_equal(&value, r#"{"a":1,"b":2}"#).unwrap());
-    assert_eq!(b.get(&key(&["f", "forever"])).await.unwrap().as_deref(), Some(r#""x""#));
+    assert_eq!(
+        b.get(&key(&["f", "forever"])).await.unwrap().as_deref(),
+        Some(r#""x""#)
+    );
     assert_eq!(b.get(&key(&["f", "dead"])).await.unwrap(), None);
     let listed = b.list_page(&["f".into()], None, 100).await.unwrap();
     assert_eq!(
-        listed.entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        listed
+            .entries
+            .iter()
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>(),
         [key(&["f", "forever"]), live.clone()]
     );
 
@@ -428,9 +440,18 @@ async fn reads_rows_written_the_fedify_way() {
         .cas(&key(&["f", "dead"]), None, Some("4".into()), None)
         .await
         .unwrap());
-    assert!(b.cas(&key(&["f", "dead2"]), None, None, None).await.unwrap());
-    assert_eq!(fedify.get(&mut conn, r#"["f","live"]"#).await.as_deref(), Some("3"));
-    assert_eq!(fedify.get(&mut conn, r#"["f","dead"]"#).await.as_deref(), Some("4"));
+    assert!(b
+        .cas(&key(&["f", "dead2"]), None, None, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        fedify.get(&mut conn, r#"["f","live"]"#).await.as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        fedify.get(&mut conn, r#"["f","dead"]"#).await.as_deref(),
+        Some("4")
+    );
     assert_eq!(fedify.cas_view(&mut conn, r#"["f","dead2"]"#).await, None);
 
     // Fedify's upsert over a row fedikv wrote, and the other way round.
@@ -439,7 +460,10 @@ async fn reads_rows_written_the_fedify_way() {
         .unwrap();
     fedify.set(&mut conn, r#"["f","mine"]"#, "2", None).await;
     b.set(&key(&["f", "mine"]), "5".into(), None).await.unwrap();
-    assert_eq!(fedify.get(&mut conn, r#"["f","mine"]"#).await.as_deref(), Some("5"));
+    assert_eq!(
+        fedify.get(&mut conn, r#"["f","mine"]"#).await.as_deref(),
+        Some("5")
+    );
     b.drop_storage().await.unwrap();
 }
 
@@ -456,7 +480,9 @@ async fn rejects_a_key_too_long_for_the_column_and_writes_nothing() {
     let long = key(&[&"a".repeat(MAX_KEY_CHARS - 3)]);
     let errors = [
         b.set(&long, "1".into(), None).await.unwrap_err(),
-        b.cas(&long, None, Some("1".into()), None).await.unwrap_err(),
+        b.cas(&long, None, Some("1".into()), None)
+            .await
+            .unwrap_err(),
         b.get(&long).await.unwrap_err(),
         b.delete(&long).await.unwrap_err(),
     ];
@@ -465,14 +491,21 @@ async fn rejects_a_key_too_long_for_the_column_and_writes_nothing() {
         assert!(err.message.contains("768"), "{}", err.message);
     }
     let mut conn = raw(&url, None).await;
-    assert_eq!(scalar_i64(&mut conn, format!("SELECT COUNT(*) FROM `{table}`")).await, 0);
+    assert_eq!(
+        scalar_i64(&mut conn, format!("SELECT COUNT(*) FROM `{table}`")).await,
+        0
+    );
 
     // Exactly 768 characters (and far more bytes) fit.
     let full = key(&[&"😀".repeat(MAX_KEY_CHARS - 4)]);
     b.set(&full, "1".into(), None).await.unwrap();
     assert_eq!(b.get(&full).await.unwrap().as_deref(), Some("1"));
     assert_eq!(
-        scalar_i64(&mut conn, format!("SELECT CHAR_LENGTH(`key`) FROM `{table}`")).await,
+        scalar_i64(
+            &mut conn,
+            format!("SELECT CHAR_LENGTH(`key`) FROM `{table}`")
+        )
+        .await,
         MAX_KEY_CHARS as i64
     );
     // A prefix longer than any key matches nothing, without an error.
@@ -485,7 +518,9 @@ async fn rejects_a_key_too_long_for_the_column_and_writes_nothing() {
 async fn lists_in_key_text_order_across_pages() {
     let Some(url) = url() else { return };
     let b = MysqlBackend::new(config(&url)).unwrap();
-    let parts = ["b", "a", "A", "é", "😀", "a\"", "a b", "", "z", "\u{7f}", "~"];
+    let parts = [
+        "b", "a", "A", "é", "😀", "a\"", "a b", "", "z", "\u{7f}", "~",
+    ];
     for p in parts {
         b.set(&key(&["o", p]), "0".into(), None).await.unwrap();
     }
@@ -535,7 +570,11 @@ async fn racing_cas_on_an_absent_key_has_one_winner() {
         let barrier = Arc::new(tokio::sync::Barrier::new(20));
         let racers: Vec<_> = (0..20)
             .map(|i| {
-                let b = if i % 2 == 0 { first.clone() } else { second.clone() };
+                let b = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
                 let (k, barrier) = (k.clone(), barrier.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
@@ -613,10 +652,15 @@ async fn purges_expired_rows_in_bounded_batches() {
         .collect();
     exec(
         &mut conn,
-        format!("INSERT INTO `{table}` (`key`, `value`, `expires`) VALUES {}", rows.join(",")),
+        format!(
+            "INSERT INTO `{table}` (`key`, `value`, `expires`) VALUES {}",
+            rows.join(",")
+        ),
     )
     .await;
-    b.set(&key(&["kept"]), "1".into(), ms(60_000.0)).await.unwrap();
+    b.set(&key(&["kept"]), "1".into(), ms(60_000.0))
+        .await
+        .unwrap();
     let count = format!("SELECT COUNT(*) FROM `{table}`");
     let started = Instant::now();
     while scalar_i64(&mut conn, count.clone()).await != 501 {
@@ -632,7 +676,10 @@ async fn purges_expired_rows_in_bounded_batches() {
     b.delete(&key(&["other"])).await.unwrap();
     let started = Instant::now();
     while scalar_i64(&mut conn, count.clone()).await != 1 {
-        assert!(started.elapsed() < Duration::from_secs(5), "no second purge");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no second purge"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(b.get(&key(&["kept"])).await.unwrap().as_deref(), Some("1"));
@@ -663,8 +710,12 @@ async fn a_session_time_zone_other_than_utc_does_not_change_expiry() {
     assert_eq!(text_column(&session, 0).unwrap(), zone);
 
     // TTLs stay exact.
-    b.set(&key(&["short"]), "1".into(), ms(100.0)).await.unwrap();
-    b.set(&key(&["long"]), "2".into(), ms(60_000.0)).await.unwrap();
+    b.set(&key(&["short"]), "1".into(), ms(100.0))
+        .await
+        .unwrap();
+    b.set(&key(&["long"]), "2".into(), ms(60_000.0))
+        .await
+        .unwrap();
     assert_eq!(b.get(&key(&["short"])).await.unwrap().as_deref(), Some("1"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(b.get(&key(&["short"])).await.unwrap(), None);
@@ -740,7 +791,11 @@ async fn an_unreachable_server_is_a_connection_error_within_the_timeout() {
     assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
     assert!(elapsed < Duration::from_millis(2500), "took {elapsed:?}");
     assert!(err.message.starts_with("MySQL: "), "{}", err.message);
-    assert!(err.message.contains(&format!("127.0.0.1:{port}")), "{}", err.message);
+    assert!(
+        err.message.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("s3cret"), "{}", err.message);
     b.close().await.unwrap();
 }
@@ -860,7 +915,10 @@ async fn close_releases_the_connections() {
     .await
         != 0
     {
-        assert!(started.elapsed() < Duration::from_secs(3), "connection {id} still open");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "connection {id} still open"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
