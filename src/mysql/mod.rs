@@ -362,6 +362,27 @@ impl MysqlBackend {
         });
     }
 
+    /// Runs a one-statement write, again if InnoDB chose it as a deadlock
+    /// victim (the statement was rolled back, so running it again is safe).
+    /// It can deadlock with a purge: the purge locks `expires` index entries
+    /// then rows, a write over an expired row the other way round, and
+    /// InnoDB rolls back the smaller transaction, which is the write.
+    async fn retrying_deadlocks<T, F>(&self, statement: impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, sqlx_core::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match statement().await {
+                Err(e) if error_number(&e) == Some(code::LOCK_DEADLOCK) && attempt < 3 => {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                done => return done.map_err(|e| self.error(e)),
+            }
+        }
+    }
+
     /// One attempt of `cas`.
     async fn try_cas(
         &self,
@@ -476,13 +497,15 @@ impl KvBackend for MysqlBackend {
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
         let key = key_text(key)?;
         let pool = self.ready().await?;
-        query(self.sql.upsert.clone())
-            .bind(&key)
-            .bind(&value)
-            .bind(ttl_micros(ttl))
-            .execute(pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        let ttl = ttl_micros(ttl);
+        self.retrying_deadlocks(|| {
+            query(self.sql.upsert.clone())
+                .bind(&key)
+                .bind(&value)
+                .bind(ttl)
+                .execute(pool)
+        })
+        .await?;
         self.maybe_purge();
         Ok(())
     }
@@ -490,11 +513,8 @@ impl KvBackend for MysqlBackend {
     async fn delete(&self, key: &Key) -> Result<()> {
         let key = key_text(key)?;
         let pool = self.ready().await?;
-        query(self.sql.delete.clone())
-            .bind(&key)
-            .execute(pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        self.retrying_deadlocks(|| query(self.sql.delete.clone()).bind(&key).execute(pool))
+            .await?;
         self.maybe_purge();
         Ok(())
     }
