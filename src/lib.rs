@@ -10,6 +10,8 @@ pub mod error;
 pub mod json;
 pub mod key;
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sqlite;

@@ -1,0 +1,108 @@
+//! Every failure of the driver or the server, as fedikv's error kinds: the
+//! one place that maps them.
+
+use crate::error::{Error, ErrorKind};
+use sqlx_mysql::MySqlDatabaseError;
+use std::time::Duration;
+
+/// Server error numbers fedikv acts on (the MySQL and MariaDB manuals).
+pub(super) mod code {
+    pub const DUP_ENTRY: u16 = 1062;
+    pub const DUP_KEYNAME: u16 = 1061;
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub const LOCK_DEADLOCK: u16 = 1213;
+    pub const DATA_TOO_LONG: u16 = 1406;
+    /// MySQL: the text given for a JSON column is not JSON.
+    pub const INVALID_JSON_TEXT: u16 = 3140;
+    /// MySQL: JSON nested deeper than 100 levels.
+    pub const JSON_DOCUMENT_TOO_DEEP: u16 = 3157;
+    /// MariaDB: a CHECK failed, here `json_valid(value)` of its JSON alias.
+    pub const CONSTRAINT_FAILED: u16 = 4025;
+    pub const CON_COUNT: u16 = 1040;
+    pub const DBACCESS_DENIED: u16 = 1044;
+    pub const ACCESS_DENIED: u16 = 1045;
+    pub const BAD_DB: u16 = 1049;
+    pub const SERVER_SHUTDOWN: u16 = 1053;
+    pub const HOST_IS_BLOCKED: u16 = 1129;
+    pub const HOST_NOT_PRIVILEGED: u16 = 1130;
+    pub const CONNECTION_KILLED: u16 = 1927;
+}
+
+/// The server error number of `e`, if the server answered with an error.
+pub(super) fn error_number(e: &sqlx_core::Error) -> Option<u16> {
+    e.as_database_error()?
+        .try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+/// Where the store connects, for messages (never the URL: it may hold a
+/// password).
+#[derive(Clone, Debug)]
+pub(super) struct Server {
+    pub address: String,
+    pub connect_timeout: Duration,
+}
+
+/// Maps a driver or server failure to an error kind and a message naming
+/// the server and the cause.
+pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
+    use sqlx_core::Error as E;
+    let (kind, message) = match &e {
+        E::Database(db) => {
+            let number = error_number(&e).unwrap_or(0);
+            let kind = match number {
+                code::LOCK_DEADLOCK | code::LOCK_WAIT_TIMEOUT => ErrorKind::Busy,
+                code::INVALID_JSON_TEXT
+                | code::JSON_DOCUMENT_TOO_DEEP
+                | code::CONSTRAINT_FAILED => ErrorKind::InvalidValue,
+                code::DATA_TOO_LONG => ErrorKind::InvalidKey,
+                code::CON_COUNT
+                | code::DBACCESS_DENIED
+                | code::ACCESS_DENIED
+                | code::BAD_DB
+                | code::SERVER_SHUTDOWN
+                | code::HOST_IS_BLOCKED
+                | code::HOST_NOT_PRIVILEGED
+                | code::CONNECTION_KILLED => ErrorKind::Connection,
+                _ => ErrorKind::Backend,
+            };
+            let hint = match number {
+                code::CONSTRAINT_FAILED => {
+                    " (the server refused the value as JSON: MariaDB's json_valid() \
+                     rejects nesting 32 or more levels deep and lone surrogate escapes)"
+                }
+                code::JSON_DOCUMENT_TOO_DEEP => " (MySQL's JSON type nests at most 100 levels)",
+                _ => "",
+            };
+            (kind, format!("{}{hint}", db))
+        }
+        E::PoolTimedOut => (
+            ErrorKind::Connection,
+            format!(
+                "no connection to the MySQL/MariaDB server at {} within the connect \
+                 timeout of {:?}: the server is unreachable or refuses connections, or \
+                 every pooled connection stayed busy",
+                server.address, server.connect_timeout
+            ),
+        ),
+        E::PoolClosed => return Error::closed("MySQL"),
+        E::Io(io) => (
+            ErrorKind::Connection,
+            format!(
+                "the connection to the MySQL/MariaDB server at {} failed: {io}",
+                server.address
+            ),
+        ),
+        E::Tls(tls) => (
+            ErrorKind::Connection,
+            format!("TLS with the server at {} failed: {tls}", server.address),
+        ),
+        E::Configuration(c) => (ErrorKind::InvalidOption, format!("bad option: {c}")),
+        E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) => {
+            (ErrorKind::InvalidData, format!("unexpected data: {e}"))
+        }
+        E::WorkerCrashed => (ErrorKind::Internal, e.to_string()),
+        _ => (ErrorKind::Backend, e.to_string()),
+    };
+    Error::new(kind, format!("MySQL: {message}"))
+}

@@ -1,0 +1,618 @@
+//! The MySQL/MariaDB backend: the table layout of `@fedify/mysql`, through a
+//! sqlx connection pool that connects on first use.
+//!
+//! - `get`, `set`, `delete` and `list` are one prepared statement each.
+//! - `cas` on an absent key is one `INSERT` that the primary key lets only
+//!   one racer win; otherwise a short transaction locks the row with
+//!   `SELECT … FOR UPDATE`, compares the JSON in Rust and writes.
+//! - Listings are keyset pages over the `key` column, bounded by the key
+//!   text range of the prefix (no `LIKE`).
+//! - Expired rows are purged in bounded batches through the `expires`
+//!   index, at most every few seconds, in the background.
+
+mod error;
+mod sql;
+#[cfg(test)]
+mod tests;
+
+use crate::backend::{Entry, KvBackend, Page};
+use crate::error::{Error, ErrorKind, Result};
+use crate::json::json_text_equal;
+use crate::key::{encode_parts, Key};
+use crate::ttl::{now_ms, Ttl};
+use async_trait::async_trait;
+use error::{code, error_number, mysql_error, Server};
+use sql::Sql;
+use sqlx_core::connection::{ConnectOptions, Connection};
+use sqlx_core::pool::{Pool, PoolOptions};
+use sqlx_core::query::query;
+use sqlx_core::raw_sql::raw_sql;
+use sqlx_core::row::Row;
+use sqlx_core::Url;
+use sqlx_mysql::{MySql, MySqlConnectOptions, MySqlRow};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub const DEFAULT_TABLE: &str = "fedify_kv";
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The width of the `key` column in characters (`VARCHAR(768)` in Fedify's
+/// layout, the most InnoDB can index in utf8mb4). The key's JSON text must fit.
+pub const MAX_KEY_CHARS: usize = 768;
+
+/// MySQL identifiers have at most 64 characters, and the index name
+/// `idx_<table>_expires` adds 12 (the limit `@fedify/mysql` applies).
+const MAX_TABLE_NAME: usize = 50;
+
+/// Expired rows are purged at most this often, each time at most
+/// [`PURGE_LIMIT`] rows through the `expires` index: the work follows the
+/// number of expired rows, never the size of the table.
+const PURGE_INTERVAL_MS: i64 = 5_000;
+/// After a full batch (more rows are waiting), the next purge comes sooner.
+const PURGE_AGAIN_MS: i64 = 1_000;
+const PURGE_LIMIT: u32 = 1_000;
+
+/// How often `cas` starts over when its row changed between two statements
+/// or InnoDB chose it as a deadlock victim, before giving up with `Busy`.
+const CAS_ATTEMPTS: u32 = 16;
+
+/// A pooled connection idle for longer than this is pinged before use, so
+/// that one left dead by a server restart is replaced instead of failing a
+/// call. Recently used connections were checked when released.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
+/// Where the store lives and how its table is named.
+#[derive(Clone)]
+pub struct MysqlConfig {
+    /// `mysql://user:password@host:port/database` (`mariadb://` too). sqlx's
+    /// URL parameters apply (`ssl-mode`, `socket`, `charset`, …). The session
+    /// keeps the server's default time zone, as `@fedify/mysql` (mysql2)
+    /// does, unless the URL has `timezone=` (give both stores the same).
+    pub url: String,
+    pub table: String,
+    /// Whether the table is known to exist already (skips `CREATE`).
+    pub initialized: bool,
+    /// The most connections the pool opens at once.
+    pub max_connections: u32,
+    /// How long an operation waits for a connection (connecting included)
+    /// before failing with `ErrorKind::Connection`.
+    pub connect_timeout: Duration,
+}
+
+impl MysqlConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        MysqlConfig {
+            url: url.into(),
+            table: DEFAULT_TABLE.into(),
+            initialized: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for MysqlConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MysqlConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("table", &self.table)
+            .field("initialized", &self.initialized)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// The URL with its password replaced by `***`.
+fn redacted_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<not a valid URL>".into(),
+    }
+}
+
+fn invalid_option(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOption, format!("MySQL: {message}"))
+}
+
+/// Table names are spliced into SQL, so only `[A-Za-z_][A-Za-z0-9_]*` of at
+/// most 50 characters is accepted (the rule `@fedify/mysql` applies).
+pub fn validate_table_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= MAX_TABLE_NAME;
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid_option(format!(
+            "invalid table name {name:?}: use 1 to {MAX_TABLE_NAME} letters, digits and \
+             underscores, not starting with a digit"
+        )))
+    }
+}
+
+/// The driver's options from a URL. Errors never repeat the URL.
+fn connect_options(url: &str) -> Result<MySqlConnectOptions> {
+    let parsed =
+        Url::parse(url).map_err(|e| invalid_option(format!("the URL is not valid ({e})")))?;
+    if !matches!(parsed.scheme(), "mysql" | "mariadb") {
+        return Err(invalid_option(format!(
+            "the URL must start with mysql:// or mariadb://, not {}://",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid_option("the URL names no host".into()));
+    }
+    let options = MySqlConnectOptions::from_url(&parsed)
+        .map_err(|e| invalid_option(format!("the URL is not valid ({e})")))?;
+    // sqlx sets every session to UTC by default; @fedify/mysql leaves the
+    // server's default, and `expires` is wall-clock time in the session's
+    // zone, so fedikv leaves it too (unless the URL asks for a zone).
+    let names_zone = parsed
+        .query_pairs()
+        .any(|(k, _)| k == "timezone" || k == "time-zone");
+    Ok(if names_zone {
+        options
+    } else {
+        options.timezone(None)
+    })
+}
+
+/// The text range holding every key under `prefix`, as stored keys are
+/// `JSON.stringify(key)`: the prefix's text without its `]`, followed either
+/// by `]` (the prefix key itself) or by `,` (a longer key). Inside a JSON
+/// string a `"` is always escaped, so no other key can share that text. The
+/// column's utf8mb4_bin collation compares code points, as `str` does (its
+/// PAD SPACE rule never matters: key texts hold no raw control characters
+/// and end in `]`).
+fn prefix_range(prefix: &[String]) -> (String, String) {
+    let mut open = encode_parts(prefix);
+    open.pop();
+    (format!("{open},"), format!("{open}]"))
+}
+
+/// The key as stored: its JSON text, which must fit the column. Checked
+/// here, before anything is sent: a server outside strict mode would
+/// silently truncate it, merging distinct keys.
+fn key_text(key: &Key) -> Result<String> {
+    let text = key.to_json();
+    if text.len() > MAX_KEY_CHARS {
+        let chars = text.chars().count();
+        if chars > MAX_KEY_CHARS {
+            return Err(Error::invalid_key(format!(
+                "MySQL: the key is {chars} characters long as JSON text, and the key column \
+                 (VARCHAR({MAX_KEY_CHARS}), the layout of @fedify/mysql) holds at most \
+                 {MAX_KEY_CHARS}"
+            )));
+        }
+    }
+    Ok(text)
+}
+
+/// A TTL in whole microseconds (the precision of `DATETIME(6)`), rounded up
+/// so that a value never expires early.
+fn ttl_micros(ttl: Option<Ttl>) -> Option<i64> {
+    ttl.map(|ttl| ttl.duration().as_nanos().div_ceil(1_000) as i64)
+}
+
+/// Column `i` as text. Unchecked because MySQL reports a `JSON` column with
+/// a type of its own (MariaDB's is LONGTEXT); both send the JSON text.
+fn text_column(row: &MySqlRow, i: usize) -> Result<String, sqlx_core::Error> {
+    row.try_get_unchecked::<String, _>(i)
+}
+
+/// Why one attempt of `cas` did not finish.
+enum CasFailure {
+    /// The row changed between two statements, or InnoDB picked this
+    /// transaction as a deadlock victim: start over.
+    Again,
+    Driver(sqlx_core::Error),
+    Store(Error),
+}
+
+impl From<sqlx_core::Error> for CasFailure {
+    fn from(e: sqlx_core::Error) -> Self {
+        if error_number(&e) == Some(code::LOCK_DEADLOCK) {
+            CasFailure::Again
+        } else {
+            CasFailure::Driver(e)
+        }
+    }
+}
+
+impl From<Error> for CasFailure {
+    fn from(e: Error) -> Self {
+        CasFailure::Store(e)
+    }
+}
+
+/// When the next purge may run, and whether one is running.
+#[derive(Default)]
+struct PurgeState {
+    next_ms: AtomicI64,
+    running: AtomicBool,
+}
+
+/// A MySQL/MariaDB store.
+pub struct MysqlBackend {
+    options: MySqlConnectOptions,
+    max_connections: u32,
+    server: Server,
+    /// Made by the first operation: sqlx's pool starts its maintenance task
+    /// on the current runtime, and `new` may run outside one.
+    pool: OnceLock<Pool<MySql>>,
+    sql: Arc<Sql>,
+    initialized: AtomicBool,
+    init_lock: tokio::sync::Mutex<()>,
+    purge: Arc<PurgeState>,
+}
+
+impl MysqlBackend {
+    /// Checks the configuration; connects on the first operation.
+    pub fn new(config: MysqlConfig) -> Result<MysqlBackend> {
+        validate_table_name(&config.table)?;
+        let options = connect_options(&config.url)?;
+        if config.max_connections == 0 {
+            return Err(invalid_option("max_connections must be at least 1".into()));
+        }
+        if config.connect_timeout.is_zero() {
+            return Err(invalid_option("connect_timeout must be positive".into()));
+        }
+        let address = match options.get_socket() {
+            Some(socket) => socket.display().to_string(),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        };
+        Ok(MysqlBackend {
+            options,
+            max_connections: config.max_connections,
+            server: Server {
+                address,
+                connect_timeout: config.connect_timeout,
+            },
+            pool: OnceLock::new(),
+            sql: Arc::new(Sql::new(&config.table, PURGE_LIMIT)),
+            initialized: AtomicBool::new(config.initialized),
+            init_lock: tokio::sync::Mutex::new(()),
+            purge: Arc::default(),
+        })
+    }
+
+    fn error(&self, e: sqlx_core::Error) -> Error {
+        mysql_error(&self.server, e)
+    }
+
+    fn pool(&self) -> &Pool<MySql> {
+        self.pool.get_or_init(|| {
+            PoolOptions::<MySql>::new()
+                .max_connections(self.max_connections)
+                .acquire_timeout(self.server.connect_timeout)
+                // sqlx pings every connection when it is released; a ping
+                // before each use as well would add a round trip per call.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_PING {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .connect_lazy_with(self.options.clone())
+        })
+    }
+
+    /// The pool, once the table exists.
+    async fn ready(&self) -> Result<&Pool<MySql>> {
+        let pool = self.pool();
+        if !self.initialized.load(Ordering::Acquire) {
+            let _guard = self.init_lock.lock().await;
+            if !self.initialized.load(Ordering::Acquire) {
+                raw_sql(self.sql.create_table.clone())
+                    .execute(pool)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                match raw_sql(self.sql.create_index.clone()).execute(pool).await {
+                    Err(e) if error_number(&e) != Some(code::DUP_KEYNAME) => {
+                        return Err(self.error(e))
+                    }
+                    _ => {}
+                }
+                self.initialized.store(true, Ordering::Release);
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Starts a purge of expired rows in the background if the last one is
+    /// old enough and none is running. Best effort: a failure only waits for
+    /// the next one.
+    fn maybe_purge(&self) {
+        let now = now_ms();
+        if now < self.purge.next_ms.load(Ordering::Acquire)
+            || self.purge.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.purge.running.store(false, Ordering::Release);
+            return;
+        };
+        let (pool, sql, state) = (self.pool().clone(), self.sql.clone(), self.purge.clone());
+        runtime.spawn(async move {
+            let deleted = query(sql.purge.clone())
+                .execute(&pool)
+                .await
+                .map(|done| done.rows_affected());
+            let wait = match deleted {
+                Ok(n) if n >= u64::from(PURGE_LIMIT) => PURGE_AGAIN_MS,
+                _ => PURGE_INTERVAL_MS,
+            };
+            state.next_ms.store(now_ms() + wait, Ordering::Release);
+            state.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Runs a one-statement write, again if InnoDB chose it as a deadlock
+    /// victim (the statement was rolled back, so running it again is safe).
+    /// It can deadlock with a purge: the purge locks `expires` index entries
+    /// then rows, a write over an expired row the other way round, and
+    /// InnoDB rolls back the smaller transaction, which is the write.
+    async fn retrying_deadlocks<T, F>(&self, statement: impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, sqlx_core::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match statement().await {
+                Err(e) if error_number(&e) == Some(code::LOCK_DEADLOCK) && attempt < 3 => {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                done => return done.map_err(|e| self.error(e)),
+            }
+        }
+    }
+
+    /// One attempt of `cas`.
+    async fn try_cas(
+        &self,
+        pool: &Pool<MySql>,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+        ttl: Option<i64>,
+    ) -> Result<bool, CasFailure> {
+        if let (None, Some(value)) = (expected, new) {
+            // The common case, an absent key, in one statement. Of racing
+            // inserts the primary key lets exactly one succeed; the others
+            // fail with ER_DUP_ENTRY, as on a row that is there but
+            // expired, and go on to lock and look at the row.
+            match query(self.sql.insert.clone())
+                .bind(key)
+                .bind(value)
+                .bind(ttl)
+                .execute(pool)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) if error_number(&e) == Some(code::DUP_ENTRY) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut tx = pool.begin().await?;
+        // Locks the row, expired or not, until commit: no other writer can
+        // change it between the comparison and the write.
+        let row = query(self.sql.lock_row.clone())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let current = match &row {
+            Some(row) => Some((
+                text_column(row, 0)?,
+                row.try_get_unchecked::<i64, _>(1)? != 0,
+            )),
+            None => None,
+        };
+        let live = match &current {
+            Some((value, false)) => Some(value.as_str()),
+            _ => None,
+        };
+        let matches = match (live, expected) {
+            (None, None) => true,
+            (Some(live), Some(expected)) => json_text_equal(live, expected)?,
+            _ => false,
+        };
+        // Returning drops `tx`, which rolls back and releases the lock.
+        if !matches {
+            return Ok(false);
+        }
+        match (current.is_some(), new) {
+            (false, None) => return Ok(true),
+            // The row our insert collided with has gone since. Inserting
+            // here, after a locking read of a missing row, could deadlock
+            // on InnoDB's gap locks: start over with the plain insert.
+            (false, Some(_)) => return Err(CasFailure::Again),
+            (true, None) => {
+                query(self.sql.delete.clone())
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (true, Some(value)) => {
+                query(self.sql.update.clone())
+                    .bind(value)
+                    .bind(ttl)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A short, slightly varied pause before `cas` starts over, so that
+/// deadlock victims do not collide again in step.
+async fn backoff(attempt: u32) {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 500);
+    let micros = 200 * u64::from(attempt.min(10) + 1) + jitter;
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+#[async_trait]
+impl KvBackend for MysqlBackend {
+    fn name(&self) -> &'static str {
+        "MySQL"
+    }
+
+    async fn initialize(&self) -> Result<()> {
+        self.ready().await.map(|_| ())
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<String>> {
+        let key = key_text(key)?;
+        let pool = self.ready().await?;
+        let row = query(self.sql.get.clone())
+            .bind(&key)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        row.map(|row| text_column(&row, 0).map_err(|e| self.error(e)))
+            .transpose()
+    }
+
+    async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
+        let key = key_text(key)?;
+        let pool = self.ready().await?;
+        let ttl = ttl_micros(ttl);
+        self.retrying_deadlocks(|| {
+            query(self.sql.upsert.clone())
+                .bind(&key)
+                .bind(&value)
+                .bind(ttl)
+                .execute(pool)
+        })
+        .await?;
+        self.maybe_purge();
+        Ok(())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let key = key_text(key)?;
+        let pool = self.ready().await?;
+        self.retrying_deadlocks(|| query(self.sql.delete.clone()).bind(&key).execute(pool))
+            .await?;
+        self.maybe_purge();
+        Ok(())
+    }
+
+    async fn cas(
+        &self,
+        key: &Key,
+        expected: Option<&str>,
+        new: Option<String>,
+        ttl: Option<Ttl>,
+    ) -> Result<bool> {
+        let key = key_text(key)?;
+        let pool = self.ready().await?;
+        let ttl = ttl_micros(ttl);
+        for attempt in 0..CAS_ATTEMPTS {
+            match self
+                .try_cas(pool, &key, expected, new.as_deref(), ttl)
+                .await
+            {
+                Ok(swapped) => {
+                    if swapped {
+                        self.maybe_purge();
+                    }
+                    return Ok(swapped);
+                }
+                Err(CasFailure::Again) => backoff(attempt).await,
+                Err(CasFailure::Driver(e)) => return Err(self.error(e)),
+                Err(CasFailure::Store(e)) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "MySQL: cas gave up after {CAS_ATTEMPTS} attempts: other writers kept changing \
+                 the row or deadlocking with it"
+            ),
+        ))
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        let pool = self.ready().await?;
+        let after = cursor.unwrap_or("");
+        let limit = limit.max(1);
+        let rows = if prefix.is_empty() {
+            query(self.sql.list_all.clone())
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await
+        } else {
+            let (low, high) = prefix_range(prefix);
+            query(self.sql.list_range.clone())
+                .bind(after)
+                .bind(low)
+                .bind(high)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await
+        }
+        .map_err(|e| self.error(e))?;
+        let mut cursor = None;
+        let mut entries = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let text = text_column(row, 0).map_err(|e| self.error(e))?;
+            // A row whose key is not a KvKey was not written by Fedify or
+            // fedikv: it is no entry of this store, and is skipped.
+            if let Ok(key) = Key::from_json(&text) {
+                if key.has_prefix(prefix) {
+                    let value = text_column(row, 1).map_err(|e| self.error(e))?;
+                    entries.push(Entry { key, value });
+                }
+            }
+            if i + 1 == limit {
+                cursor = Some(text);
+            }
+        }
+        Ok(Page { entries, cursor })
+    }
+
+    async fn drop_storage(&self) -> Result<()> {
+        let _guard = self.init_lock.lock().await;
+        raw_sql(self.sql.drop_table.clone())
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        self.initialized.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
+        Ok(())
+    }
+}
