@@ -67,6 +67,18 @@ fn parse_parts(text: &str) -> Result<Vec<String>> {
     })
 }
 
+/// The range of key texts (`JSON.stringify(key)`, as the SQLite and MySQL
+/// layouts store keys) holding every key under `prefix`: the prefix's text
+/// without its `]`, followed either by `]` (the prefix key itself) or by
+/// `,` (a longer key). Inside a JSON string a `"` is always escaped, so no
+/// other key can share that text, and no character is a pattern as it would
+/// be in `LIKE`. Valid under any binary (code point) comparison.
+pub fn json_prefix_range(prefix: &[String]) -> (String, String) {
+    let mut open = encode_parts(prefix);
+    open.pop();
+    (format!("{open},"), format!("{open}]"))
+}
+
 /// Writes parts as `JSON.stringify` does: `"` and `\` escaped, the short
 /// escapes `\b \f \n \r \t`, other control characters as `\u00xx` with
 /// lowercase hex, and everything else (DEL, U+2028, non-ASCII) as is.
@@ -154,6 +166,32 @@ mod tests {
         }
         // A well-formed surrogate pair is fine.
         assert_eq!(Key::from_json(r#"["\ud83d\ude00"]"#).unwrap(), key(&["😀"]));
+    }
+
+    #[test]
+    fn prefix_range_brackets_exactly_the_keys_under_it() {
+        let (low, high) = json_prefix_range(&["a".into(), "b".into()]);
+        assert_eq!(
+            (low.as_str(), high.as_str()),
+            (r#"["a","b","#, r#"["a","b"]"#)
+        );
+        for inside in [r#"["a","b"]"#, r#"["a","b",""]"#, r#"["a","b","\uffff"]"#] {
+            assert!(
+                inside >= low.as_str() && inside <= high.as_str(),
+                "{inside}"
+            );
+        }
+        for outside in [
+            r#"["a","bc"]"#,
+            r#"["a","b\""]"#,
+            r#"["a"]"#,
+            r#"["a","c"]"#,
+        ] {
+            assert!(
+                !(outside >= low.as_str() && outside <= high.as_str()),
+                "{outside}"
+            );
+        }
     }
 
     #[test]

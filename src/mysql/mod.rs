@@ -18,7 +18,7 @@ mod tests;
 use crate::backend::{Entry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
-use crate::key::{encode_parts, Key};
+use crate::key::{json_prefix_range, Key};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{code, error_number, mysql_error, Server};
@@ -166,19 +166,6 @@ fn connect_options(url: &str) -> Result<MySqlConnectOptions> {
     } else {
         options.timezone(None)
     })
-}
-
-/// The text range holding every key under `prefix`, as stored keys are
-/// `JSON.stringify(key)`: the prefix's text without its `]`, followed either
-/// by `]` (the prefix key itself) or by `,` (a longer key). Inside a JSON
-/// string a `"` is always escaped, so no other key can share that text. The
-/// column's utf8mb4_bin collation compares code points, as `str` does (its
-/// PAD SPACE rule never matters: key texts hold no raw control characters
-/// and end in `]`).
-fn prefix_range(prefix: &[String]) -> (String, String) {
-    let mut open = encode_parts(prefix);
-    open.pop();
-    (format!("{open},"), format!("{open}]"))
 }
 
 /// The key as stored: its JSON text, which must fit the column. Checked
@@ -570,7 +557,7 @@ impl KvBackend for MysqlBackend {
                 .fetch_all(pool)
                 .await
         } else {
-            let (low, high) = prefix_range(prefix);
+            let (low, high) = json_prefix_range(prefix);
             query(self.sql.list_range.clone())
                 .bind(after)
                 .bind(low)

@@ -300,16 +300,6 @@ fn key_text_must_fit_the_column() {
 }
 
 #[test]
-fn prefix_range_brackets_exactly_the_keys_under_it() {
-    let (low, high) = prefix_range(&["a".into(), "b".into()]);
-    assert_eq!(
-        (low.as_str(), high.as_str()),
-        (r#"["a","b","#, r#"["a","b"]"#)
-    );
-    assert_eq!(prefix_range(&["%_".into()]).0, r#"["%_","#);
-}
-
-#[test]
 fn ttls_round_up_to_microseconds() {
     assert_eq!(ttl_micros(ms(1.0)), Some(1_000));
     assert_eq!(ttl_micros(ms(0.0001)), Some(1));
