@@ -10,6 +10,8 @@ pub mod error;
 pub mod json;
 pub mod key;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 pub mod ttl;
