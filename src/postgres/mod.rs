@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: the table layout of `@fedify/postgres`
 //! (`key text[] PRIMARY KEY, value jsonb NOT NULL, created timestamptz,
-//! ttl interval`), through a lazily opened sqlx pool.
+//! ttl interval`), on sqlx's PostgreSQL driver with a pool of its own
+//! ([`pool`]), connected lazily.
 //!
 //! - Every operation is one statement; `cas` too (see [`Sql`]'s comments
 //!   for why each holds against concurrent writers).
@@ -12,6 +13,7 @@
 //!   [`PURGE_INTERVAL`] (longer if a purge is slow), in bounded batches.
 
 mod error;
+mod pool;
 mod sql;
 mod text;
 
@@ -24,21 +26,20 @@ use crate::key::Key;
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{connection_lost, postgres_error};
-use futures_util::future::BoxFuture;
+use pool::{Lease, Pool};
 use sql::{prefix_upper_bound, Sql};
 use sqlx_core::error::Error as SqlxError;
-use sqlx_core::pool::PoolConnectionMetadata;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::Url;
 use sqlx_postgres::types::PgInterval;
-use sqlx_postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode, Postgres};
+use sqlx_postgres::{PgConnectOptions, PgConnection, PgSslMode, Postgres};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use sql::validate_table_name;
@@ -56,10 +57,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(5);
 const PURGE_LIMIT: i64 = 1_000;
 const PURGE_SLOWDOWN: u32 = 50;
-
-/// A pooled connection idle this long is pinged before use; a fresh one is
-/// used as is (a ping per operation would double its round trips).
-const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
 
 /// Where the store lives and how its table is named.
 #[derive(Clone)]
@@ -170,21 +167,15 @@ struct PurgeSchedule {
     running: AtomicBool,
 }
 
-/// A PostgreSQL store. Construction only checks the options; the pool is
-/// made, and the table created, by the first operation.
+/// A PostgreSQL store. Construction only checks the options; the first
+/// operation connects and creates the table.
 pub struct PostgresBackend {
-    connect: PgConnectOptions,
-    max_connections: u32,
     connect_timeout: Duration,
     /// `host:port` (or the socket path) for messages: never the URL.
     address: String,
     unlogged: bool,
     sql: Sql,
-    pool: OnceLock<PgPool>,
-    /// When a connection was last found dead: pooled connections opened
-    /// before then are dropped instead of reused (after a server restart
-    /// they are all dead, and each would fail one operation).
-    lost_at: Arc<Mutex<Option<Instant>>>,
+    pool: Pool,
     initialized: AtomicBool,
     init_lock: tokio::sync::Mutex<()>,
     purge: Arc<PurgeSchedule>,
@@ -217,14 +208,11 @@ impl PostgresBackend {
             None => format!("{}:{}", connect.get_host(), connect.get_port()),
         };
         Ok(PostgresBackend {
-            connect,
-            max_connections: config.max_connections,
+            pool: Pool::new(connect, config.max_connections, config.connect_timeout),
             connect_timeout: config.connect_timeout,
             address,
             unlogged: config.unlogged,
             sql: Sql::new(&config.table),
-            pool: OnceLock::new(),
-            lost_at: Arc::new(Mutex::new(None)),
             initialized: AtomicBool::new(config.initialized),
             init_lock: tokio::sync::Mutex::new(()),
             purge: Arc::default(),
@@ -234,45 +222,66 @@ impl PostgresBackend {
 
     fn error(&self, e: SqlxError) -> Error {
         if connection_lost(&e) {
-            *lock(&self.lost_at) = Some(Instant::now());
+            self.pool.connection_lost();
         }
         postgres_error(e, &self.address, self.connect_timeout.as_millis())
     }
 
-    /// The pool, made on first use (it needs the async runtime, which the
-    /// synchronous constructor may not have).
-    fn pool(&self) -> Result<&PgPool> {
+    fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("PostgreSQL"));
         }
-        Ok(self.pool.get_or_init(|| {
-            let lost_at = self.lost_at.clone();
-            PgPoolOptions::new()
-                .max_connections(self.max_connections)
-                .min_connections(0)
-                // Connecting is retried (with backoff) while refused, up to
-                // this deadline; then the operation fails with `Connection`.
-                .acquire_timeout(self.connect_timeout)
-                .test_before_acquire(false)
-                .before_acquire(move |conn, meta| usable(conn, meta, lost_at.clone()))
-                .connect_lazy_with(self.connect.clone())
-        }))
+        Ok(())
     }
 
-    /// The pool, with the table created first if needed.
-    async fn ready(&self) -> Result<&PgPool> {
-        let pool = self.pool()?;
-        if !self.initialized.load(Ordering::Acquire) {
-            let _guard = self.init_lock.lock().await;
-            if !self.initialized.load(Ordering::Acquire) {
-                self.create_table(pool).await?;
-                self.initialized.store(true, Ordering::Release);
+    /// Runs `op` on a pooled connection, the table created first if needed.
+    /// A statement that may safely run twice (`idempotent`) is retried once
+    /// on a new connection when its connection turns out dead, so that
+    /// a server restart costs no failed operation.
+    ///
+    /// `op` gets the connection and gives it back with its result (so that
+    /// its future borrows nothing from this call).
+    async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
+    where
+        F: Fn(Lease) -> Fut,
+        Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
+    {
+        self.check_open()?;
+        self.ensure_table().await?;
+        let mut retried = !idempotent;
+        loop {
+            let conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+            let (mut conn, result) = op(conn).await;
+            conn.finished(&result);
+            drop(conn);
+            match result {
+                Ok(value) => return Ok(value),
+                Err(e) if !retried && connection_lost(&e) => {
+                    self.error(e);
+                    retried = true;
+                }
+                Err(e) => return Err(self.error(e)),
             }
         }
-        Ok(pool)
     }
 
-    async fn create_table(&self, pool: &PgPool) -> Result<()> {
+    /// Creates the table once per store (unless configured as initialized).
+    async fn ensure_table(&self) -> Result<()> {
+        if self.initialized.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _guard = self.init_lock.lock().await;
+        if !self.initialized.load(Ordering::Acquire) {
+            let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+            let result = self.create_table(&mut conn).await;
+            conn.finished(&result);
+            result.map_err(|e| self.error(e))?;
+            self.initialized.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    async fn create_table(&self, conn: &mut PgConnection) -> std::result::Result<(), SqlxError> {
         let create = if self.unlogged {
             &self.sql.create_unlogged_table
         } else {
@@ -280,7 +289,7 @@ impl PostgresBackend {
         };
         let mut attempt = 0;
         loop {
-            match query::<Postgres>(create.clone()).execute(pool).await {
+            match query::<Postgres>(create.clone()).execute(&mut *conn).await {
                 Ok(_) => break,
                 // Two sessions running CREATE TABLE IF NOT EXISTS at once
                 // can both pass the existence check; the loser fails on the
@@ -290,49 +299,25 @@ impl PostgresBackend {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
                 }
-                Err(e) => return Err(self.error(e)),
+                Err(e) => return Err(e),
             }
         }
         if !self.unlogged {
             let unlogged: Option<Option<bool>> = query_scalar(self.sql.is_unlogged.clone())
                 .bind(&self.sql.quoted_table)
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| self.error(e))?;
+                .fetch_optional(&mut *conn)
+                .await?;
             if unlogged.flatten() == Some(true) {
                 query(self.sql.set_logged.clone())
-                    .execute(pool)
-                    .await
-                    .map_err(|e| self.error(e))?;
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// Runs `op` on the pool (table ready). A statement that may safely run
-    /// twice (`idempotent`) is retried once when its connection turns out
-    /// dead, so that a server restart costs no failed operation.
-    async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<(T, &PgPool)>
-    where
-        F: Fn(PgPool) -> Fut,
-        Fut: Future<Output = std::result::Result<T, SqlxError>>,
-    {
-        let pool = self.ready().await?;
-        match op(pool.clone()).await {
-            Ok(value) => Ok((value, pool)),
-            Err(e) if idempotent && connection_lost(&e) => {
-                self.error(e);
-                match op(pool.clone()).await {
-                    Ok(value) => Ok((value, pool)),
-                    Err(e) => Err(self.error(e)),
-                }
-            }
-            Err(e) => Err(self.error(e)),
-        }
-    }
-
     /// Starts a purge of expired rows in the background if one is due.
-    fn maybe_purge(&self, pool: &PgPool) {
+    fn maybe_purge(&self) {
         let schedule = &self.purge;
         if now_ms() < schedule.next_at_ms.load(Ordering::Acquire)
             || schedule.running.swap(true, Ordering::AcqRel)
@@ -343,10 +328,21 @@ impl PostgresBackend {
             schedule.running.store(false, Ordering::Release);
             return;
         };
-        let (pool, purge, schedule) = (pool.clone(), self.sql.purge.clone(), self.purge.clone());
+        let (pool, purge, schedule) = (
+            self.pool.clone(),
+            self.sql.purge.clone(),
+            self.purge.clone(),
+        );
         runtime.spawn(async move {
             let started = Instant::now();
-            let purged = query(purge).bind(PURGE_LIMIT).execute(&pool).await;
+            let purged = match pool.acquire().await {
+                Ok(mut conn) => {
+                    let purged = query(purge).bind(PURGE_LIMIT).execute(&mut *conn).await;
+                    conn.finished(&purged);
+                    purged
+                }
+                Err(e) => Err(e),
+            };
             // A full batch means more are waiting: go on at the next write.
             let wait = match purged {
                 Ok(done) if done.rows_affected() >= PURGE_LIMIT as u64 => Duration::ZERO,
@@ -360,36 +356,9 @@ impl PostgresBackend {
     }
 }
 
-/// The pool's check before lending an idle connection: drop it if it was
-/// opened before a connection was found dead, ping it if idle for long.
-fn usable(
-    conn: &mut PgConnection,
-    meta: PoolConnectionMetadata,
-    lost_at: Arc<Mutex<Option<Instant>>>,
-) -> BoxFuture<'_, std::result::Result<bool, SqlxError>> {
-    Box::pin(async move {
-        let opened_at = Instant::now().checked_sub(meta.age);
-        let lost_at = *lock(&lost_at);
-        if let (Some(lost_at), Some(opened_at)) = (lost_at, opened_at) {
-            if opened_at <= lost_at {
-                return Ok(false);
-            }
-        }
-        if meta.idle_for >= IDLE_PING_AFTER {
-            sqlx_core::connection::Connection::ping(conn).await?;
-        }
-        Ok(true)
-    })
-}
-
 fn creation_race(e: &SqlxError) -> bool {
     matches!(e, SqlxError::Database(db)
         if db.code().is_some_and(|c| matches!(&*c, "23505" | "42P07" | "42710")))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Only an `Option<Instant>` is kept under this lock: no half-made state.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A TTL as an interval of whole milliseconds (rounded up, so a value never
@@ -438,15 +407,19 @@ impl KvBackend for PostgresBackend {
     }
 
     async fn initialize(&self) -> Result<()> {
-        self.ready().await.map(|_| ())
+        self.check_open()?;
+        self.ensure_table().await
     }
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
         text::check_parts(key)?;
-        let (value, _) = self
-            .run(true, |pool| {
-                let get = query_scalar::<Postgres, String>(self.sql.get.clone()).bind(key.parts());
-                async move { get.fetch_optional(&pool).await }
+        let value = self
+            .run(true, |mut conn| async move {
+                let value = query_scalar::<Postgres, String>(self.sql.get.clone())
+                    .bind(key.parts())
+                    .fetch_optional(&mut *conn)
+                    .await;
+                (conn, value)
             })
             .await?;
         Ok(value.map(text::compact_json))
@@ -455,29 +428,32 @@ impl KvBackend for PostgresBackend {
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
         text::check_parts(key)?;
         text::check_value(&value)?;
-        let ttl = interval(ttl);
-        let (_, pool) = self
-            .run(true, |pool| {
-                let set = query::<Postgres>(self.sql.set.clone())
-                    .bind(key.parts())
-                    .bind(&value)
-                    .bind(ttl);
-                async move { set.execute(&pool).await }
-            })
-            .await?;
-        self.maybe_purge(pool);
+        let (ttl, value) = (interval(ttl), &value);
+        self.run(true, |mut conn| async move {
+            let done = query::<Postgres>(self.sql.set.clone())
+                .bind(key.parts())
+                .bind(value)
+                .bind(ttl)
+                .execute(&mut *conn)
+                .await;
+            (conn, done)
+        })
+        .await?;
+        self.maybe_purge();
         Ok(())
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
         text::check_parts(key)?;
-        let (_, pool) = self
-            .run(true, |pool| {
-                let delete = query::<Postgres>(self.sql.delete.clone()).bind(key.parts());
-                async move { delete.execute(&pool).await }
-            })
-            .await?;
-        self.maybe_purge(pool);
+        self.run(true, |mut conn| async move {
+            let done = query::<Postgres>(self.sql.delete.clone())
+                .bind(key.parts())
+                .execute(&mut *conn)
+                .await;
+            (conn, done)
+        })
+        .await?;
+        self.maybe_purge();
         Ok(())
     }
 
@@ -497,13 +473,12 @@ impl KvBackend for PostgresBackend {
         if expected.is_some_and(|e| text::unstorable_escape(e).is_some()) {
             return Ok(false);
         }
-        let (sql, ttl) = (&self.sql, interval(ttl));
-        let parts = key.parts();
+        let (sql, ttl, parts, new) = (&self.sql, interval(ttl), key.parts(), &new);
         // Only the swap that writes nothing is a read, safe to run twice.
-        let idempotent = expected.is_none() && new.is_none();
-        let (swapped, pool) = self
-            .run(idempotent, |pool| {
-                let statement = match (expected, &new) {
+        let read_only = expected.is_none() && new.is_none();
+        let swapped = self
+            .run(read_only, |mut conn| async move {
+                let statement = match (expected, new) {
                     (None, None) => {
                         query_scalar::<Postgres, bool>(sql.cas_absent_to_absent.clone()).bind(parts)
                     }
@@ -522,11 +497,12 @@ impl KvBackend for PostgresBackend {
                 };
                 // Writes return a row only when they swapped; the read
                 // returns whether the key is absent.
-                async move { Ok(statement.fetch_optional(&pool).await?.unwrap_or(false)) }
+                let swapped = statement.fetch_optional(&mut *conn).await;
+                (conn, swapped.map(|row| row.unwrap_or(false)))
             })
             .await?;
-        if swapped && !idempotent {
-            self.maybe_purge(pool);
+        if swapped && !read_only {
+            self.maybe_purge();
         }
         Ok(swapped)
     }
@@ -541,10 +517,10 @@ impl KvBackend for PostgresBackend {
         let after = cursor.map(parse_cursor).transpose()?;
         let upper = prefix_upper_bound(prefix);
         let limit = limit.max(1);
-        let (rows, _) = self
-            .run(true, |pool| {
-                let sql = &self.sql;
-                let statement = match (prefix.is_empty(), &after) {
+        let (sql, after, upper) = (&self.sql, &after, &upper);
+        let rows = self
+            .run(true, |mut conn| async move {
+                let statement = match (prefix.is_empty(), after) {
                     (true, None) => {
                         query_as::<Postgres, (RawKey, String)>(sql.list_all_first.clone())
                             .bind(limit as i64)
@@ -552,22 +528,20 @@ impl KvBackend for PostgresBackend {
                     (true, Some(after)) => query_as(sql.list_all_after.clone())
                         .bind(limit as i64)
                         .bind(after),
-                    (false, after) => {
-                        let statement = query_as(match after {
-                            None => sql.list_prefix_first.clone(),
-                            Some(_) => sql.list_prefix_after.clone(),
-                        })
+                    (false, None) => query_as(sql.list_prefix_first.clone())
                         .bind(limit as i64)
                         .bind(prefix)
-                        .bind(&upper)
-                        .bind(prefix.len() as i32);
-                        match after {
-                            None => statement,
-                            Some(after) => statement.bind(after),
-                        }
-                    }
+                        .bind(upper)
+                        .bind(prefix.len() as i32),
+                    (false, Some(after)) => query_as(sql.list_prefix_after.clone())
+                        .bind(limit as i64)
+                        .bind(prefix)
+                        .bind(upper)
+                        .bind(prefix.len() as i32)
+                        .bind(after),
                 };
-                async move { statement.fetch_all(&pool).await }
+                let rows = statement.fetch_all(&mut *conn).await;
+                (conn, rows)
             })
             .await?;
         let cursor = (rows.len() == limit).then(|| cursor_of(&rows[rows.len() - 1].0));
@@ -579,21 +553,19 @@ impl KvBackend for PostgresBackend {
     }
 
     async fn drop_storage(&self) -> Result<()> {
-        let pool = self.pool()?;
+        self.check_open()?;
         let _guard = self.init_lock.lock().await;
-        query(self.sql.drop_table.clone())
-            .execute(pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let result = query(self.sql.drop_table.clone()).execute(&mut *conn).await;
+        conn.finished(&result);
+        result.map_err(|e| self.error(e))?;
         self.initialized.store(false, Ordering::Release);
         Ok(())
     }
 
     async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
-        if let Some(pool) = self.pool.get() {
-            pool.close().await;
-        }
+        self.pool.close().await;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::conformance;
 use crate::json::json_text_equal;
 use crate::test_support::{server_url, unique_name};
+use sqlx_postgres::{PgPool, PgPoolOptions};
 
 /// SQL with a test's table name in it.
 macro_rules! sqlf {
@@ -635,8 +636,7 @@ async fn expired_rows_are_purged_in_the_background() {
 async fn survives_its_connections_being_killed() {
     let Some(url) = url() else { return };
     let app = unique_name("fedikv_kill");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let b = PostgresBackend::new(config(&format!("{url}{sep}application_name={app}"))).unwrap();
+    let b = PostgresBackend::new(config(&tagged(&url, &app))).unwrap();
     let k = key(&["k"]);
     b.set(&k, "1".into(), None).await.unwrap();
     let db = raw(&url).await;
@@ -732,4 +732,120 @@ async fn closed_store_refuses_work() {
     b.close().await.unwrap();
     let err = b.get(&key(&["a"])).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Closed);
+}
+
+/// A URL whose connections can be told apart on the server.
+fn tagged(url: &str, app: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={app}")
+}
+
+async fn connections_of(db: &PgPool, app: &str) -> i64 {
+    query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+        .bind(app)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opens_at_most_max_connections() {
+    let Some(url) = url() else { return };
+    let app = unique_name("fedikv_max");
+    let b = Arc::new(
+        PostgresBackend::new(PostgresConfig {
+            max_connections: 2,
+            ..config(&tagged(&url, &app))
+        })
+        .unwrap(),
+    );
+    let k = key(&["k"]);
+    b.set(&k, "1".into(), None).await.unwrap();
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let (b, k) = (b.clone(), k.clone());
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("1"));
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let db = raw(&url).await;
+    let open = connections_of(&db, &app).await;
+    assert!((1..=2).contains(&open), "{open} connections");
+    b.drop_storage().await.unwrap();
+    b.close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(connections_of(&db, &app).await, 0, "close() releases them");
+}
+
+/// An operation abandoned mid-statement (its future dropped, as a timeout
+/// does) must not leave its connection, half-read, in the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_operation_does_not_poison_the_pool() {
+    let Some(url) = url() else { return };
+    let cfg = PostgresConfig {
+        max_connections: 1,
+        connect_timeout: Duration::from_millis(300),
+        ..config(&url)
+    };
+    let table = cfg.table.clone();
+    let b = Arc::new(PostgresBackend::new(cfg).unwrap());
+    let k = key(&["locked"]);
+    b.set(&k, "1".into(), None).await.unwrap();
+    let db = raw(&url).await;
+    let mut holder = db.begin().await.unwrap();
+    query(sqlf!(
+        "SELECT 1 FROM \"{table}\" WHERE key = '{{locked}}' FOR UPDATE"
+    ))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    // The only connection waits on the row lock...
+    let waiting = {
+        let (b, k) = (b.clone(), k.clone());
+        tokio::spawn(async move { b.cas(&k, Some("1"), Some("2".into()), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so another operation waits for it no longer than the timeout.
+    let started = Instant::now();
+    let err = b.get(&k).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connection, "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    // Abandon the waiting cas, then let the lock go.
+    waiting.abort();
+    let _ = waiting.await;
+    holder.commit().await.unwrap();
+    // The store works on: a new connection replaces the abandoned one (whose
+    // statement may still have run on the server, as with any timeout).
+    let now = b.get(&k).await.unwrap();
+    assert!(matches!(now.as_deref(), Some("1" | "2")), "{now:?}");
+    b.set(&k, "3".into(), None).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("3"));
+    b.drop_storage().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_connection_error_within_the_timeout() {
+    // Accepts TCP connections (the kernel does) but never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let b = PostgresBackend::new(PostgresConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..PostgresConfig::new(format!("postgres://fedikv@127.0.0.1:{port}/test"))
+    })
+    .unwrap();
+    let started = Instant::now();
+    let err = b.get(&key(&["a"])).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connection, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
 }
