@@ -257,7 +257,7 @@ impl PostgresBackend {
             match result {
                 Ok(value) => return Ok(value),
                 Err(e) if !retried && connection_lost(&e) => {
-                    self.error(e);
+                    self.pool.connection_lost();
                     retried = true;
                 }
                 Err(e) => return Err(self.error(e)),
@@ -334,6 +334,9 @@ impl PostgresBackend {
             self.purge.clone(),
         );
         runtime.spawn(async move {
+            // Clears `running` however the task ends (a runtime shutting
+            // down drops it mid-way), so that purging never stops for good.
+            let _running = Running(&schedule.running);
             let started = Instant::now();
             let purged = match pool.acquire().await {
                 Ok(mut conn) => {
@@ -351,8 +354,15 @@ impl PostgresBackend {
             schedule
                 .next_at_ms
                 .store(now_ms() + wait.as_millis() as i64, Ordering::Release);
-            schedule.running.store(false, Ordering::Release);
         });
+    }
+}
+
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
