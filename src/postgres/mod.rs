@@ -34,7 +34,9 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::Url;
 use sqlx_postgres::types::PgInterval;
-use sqlx_postgres::{PgConnectOptions, PgConnection, PgSslMode, Postgres};
+#[cfg(not(feature = "postgres-tls"))]
+use sqlx_postgres::PgSslMode;
+use sqlx_postgres::{PgConnectOptions, PgConnection, Postgres};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
@@ -142,15 +144,16 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     }
     let options =
         PgConnectOptions::from_str(url).map_err(|e| invalid_option(format!("invalid URL: {e}")))?;
-    // This build has no TLS: refuse now what would fail on every
+    // Without TLS built in, refuse now what would fail on every
     // connection later.
+    #[cfg(not(feature = "postgres-tls"))]
     if matches!(
         options.get_ssl_mode(),
         PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
     ) {
         return Err(invalid_option(
             "sslmode=require/verify-ca/verify-full needs TLS, which this build of \
-             fedikv does not include"
+             fedikv does not include (the Cargo feature postgres-tls)"
                 .into(),
         ));
     }

@@ -690,6 +690,7 @@ fn bad_options_are_refused_at_construction() {
         "mysql://root@127.0.0.1/test",
         "postgres://h:notaport/db",
         "postgres://h/db?sslmode=bogus",
+        #[cfg(not(feature = "postgres-tls"))]
         "postgres://h/db?sslmode=require",
     ] {
         let err = PostgresBackend::new(PostgresConfig::new(url)).unwrap_err();
@@ -734,10 +735,15 @@ async fn closed_store_refuses_work() {
     assert_eq!(err.kind, ErrorKind::Closed);
 }
 
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
 /// A URL whose connections can be told apart on the server.
 fn tagged(url: &str, app: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name={app}")
+    with_param(url, &format!("application_name={app}"))
 }
 
 async fn connections_of(db: &PgPool, app: &str) -> i64 {
@@ -848,4 +854,29 @@ async fn a_server_that_never_answers_is_a_connection_error_within_the_timeout() 
         started.elapsed()
     );
     drop(silent);
+}
+
+#[cfg(feature = "postgres-tls")]
+#[tokio::test]
+async fn tls_when_the_url_requires_it() {
+    let Some(url) = url() else { return };
+    let app = unique_name("fedikv_tls");
+    let b =
+        PostgresBackend::new(config(&tagged(&with_param(&url, "sslmode=require"), &app))).unwrap();
+    b.set(&key(&["tls"]), "1".into(), None).await.unwrap();
+    assert_eq!(b.get(&key(&["tls"])).await.unwrap().as_deref(), Some("1"));
+    let db = raw(&url).await;
+    let encrypted: Vec<bool> = query_scalar(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = $1",
+    )
+    .bind(&app)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(
+        !encrypted.is_empty() && encrypted.iter().all(|&ssl| ssl),
+        "{encrypted:?}"
+    );
+    b.drop_storage().await.unwrap();
 }
