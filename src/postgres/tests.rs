@@ -295,6 +295,14 @@ async fn cas_equality_agrees_with_json_text_equal() {
         let deleted = b.cas(&k, Some(expected), None, None).await.unwrap();
         assert_eq!(deleted, swapped, "{stored} vs {expected} (delete)");
     }
+    // The one known difference: texts no JavaScript number prints.
+    let k = key(&["eq", "beyond doubles"]);
+    b.set(&k, "9007199254740993".into(), None).await.unwrap();
+    assert!(json_text_equal("9007199254740993", "9007199254740992").unwrap());
+    assert!(!b
+        .cas(&k, Some("9007199254740992"), None, None)
+        .await
+        .unwrap());
     b.drop_storage().await.unwrap();
 }
 
@@ -878,5 +886,29 @@ async fn tls_when_the_url_requires_it() {
         !encrypted.is_empty() && encrypted.iter().all(|&ssl| ssl),
         "{encrypted:?}"
     );
+    b.drop_storage().await.unwrap();
+}
+
+/// A server-side failure keeps PostgreSQL's own explanation, and the store
+/// works on.
+#[tokio::test]
+async fn a_key_too_long_for_the_index_is_a_backend_error() {
+    let Some(url) = url() else { return };
+    let b = PostgresBackend::new(config(&url)).unwrap();
+    // Incompressible text, past the 2,704-byte limit of a B-tree entry.
+    let mut state = 0x2545_f491_u32;
+    let long: String = (0..6000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect();
+    let err = b.set(&key(&[&long]), "1".into(), None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Backend, "{err}");
+    assert!(err.message.starts_with("PostgreSQL: "), "{err}");
+    assert!(err.message.contains("SQLSTATE 54000"), "{err}");
+    b.set(&key(&["short"]), "1".into(), None).await.unwrap();
     b.drop_storage().await.unwrap();
 }
