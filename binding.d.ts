@@ -13,6 +13,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeStore {
   static memory(): NativeStore
   static sqlite(path: string, tableName: string, initialized: boolean): NativeStore
+  /** `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster. */
+  static redis(urls: Array<string>, options: RedisOptions): NativeStore
+  static postgres(url: string, options: PostgresOptions): NativeStore
+  static mysql(url: string, options: MysqlOptions): NativeStore
   /** The backend's name, for messages. */
   get backend(): string
   get closed(): boolean
@@ -38,4 +42,30 @@ export declare class NativeStore {
 export interface ListPage {
   entries: string
   cursor?: string
+}
+
+/** Options of `NativeStore.mysql`. */
+export interface MysqlOptions {
+  tableName: string
+  initialized: boolean
+  maxConnections: number
+  connectTimeoutMs: number
+}
+
+/** Options of `NativeStore.postgres`. */
+export interface PostgresOptions {
+  tableName: string
+  initialized: boolean
+  unlogged: boolean
+  maxConnections: number
+  connectTimeoutMs: number
+}
+
+/** Options of `NativeStore.redis`. */
+export interface RedisOptions {
+  keyPrefix: string
+  cluster: boolean
+  connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }

@@ -316,32 +316,13 @@ class MemoryKvStore extends FedikvKvStore {
   }
 }
 
-class SqliteKvStore extends FedikvKvStore {
-  #path
+/** What the SQL stores share: a table, `initialize()` and `drop()`. */
+class SqlKvStore extends FedikvKvStore {
   #tableName
 
-  constructor(path = ':memory:', options = {}) {
-    const name = 'SqliteKvStore'
-    if (path instanceof URL) {
-      if (path.protocol !== 'file:') {
-        throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path or file: URL, not ${path.protocol} URL`)
-      }
-      path = require('node:url').fileURLToPath(path)
-    }
-    if (typeof path !== 'string' || path.includes('\0')) {
-      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path (or ":memory:"), not ${describe(path)}`)
-    }
-    const opts = optionsObject(options, name)
-    const tableName = stringOption(opts, 'tableName', 'fedify_kv', name)
-    const initialized = booleanOption(opts, 'initialized', false, name)
-    super(openNative(() => NativeStore.sqlite(path, tableName, initialized)))
-    this.#path = path
+  constructor(native, tableName) {
+    super(native)
     this.#tableName = tableName
-  }
-
-  /** The database file (or `":memory:"`). */
-  get path() {
-    return this.#path
   }
 
   /** The table holding the entries. */
@@ -360,8 +341,110 @@ class SqliteKvStore extends FedikvKvStore {
   }
 }
 
+class SqliteKvStore extends SqlKvStore {
+  #path
+
+  constructor(path = ':memory:', options = {}) {
+    const name = 'SqliteKvStore'
+    if (path instanceof URL) {
+      if (path.protocol !== 'file:') {
+        throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path or file: URL, not ${path.protocol} URL`)
+      }
+      path = require('node:url').fileURLToPath(path)
+    }
+    if (typeof path !== 'string' || path.includes('\0')) {
+      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path (or ":memory:"), not ${describe(path)}`)
+    }
+    const opts = optionsObject(options, name)
+    const tableName = stringOption(opts, 'tableName', 'fedify_kv', name)
+    const initialized = booleanOption(opts, 'initialized', false, name)
+    super(openNative(() => NativeStore.sqlite(path, tableName, initialized)), tableName)
+    this.#path = path
+  }
+
+  /** The database file (or `":memory:"`). */
+  get path() {
+    return this.#path
+  }
+}
+
+function numberOption(options, name, fallback, className, { min = 0, integer = false } = {}) {
+  const v = options[name] ?? fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} option ${name} must be a ${integer ? 'whole ' : ''}number of at least ${min}, not ${describe(v)}`)
+  }
+  return v
+}
+
+function urlArgument(url, className) {
+  if (typeof url !== 'string' && !(url instanceof URL)) {
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} needs a connection URL, not ${describe(url)}`)
+  }
+  return String(url)
+}
+
+/** The options of the SQL server stores, as their native factories take them. */
+function sqlServerOptions(opts, className, defaultTable) {
+  return {
+    tableName: stringOption(opts, 'tableName', defaultTable, className),
+    initialized: booleanOption(opts, 'initialized', false, className),
+    maxConnections: numberOption(opts, 'maxConnections', 10, className, { min: 1, integer: true }),
+    connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, className, { min: 1 }),
+  }
+}
+
+class RedisKvStore extends FedikvKvStore {
+  #keyPrefix
+
+  constructor(url, options = {}) {
+    const name = 'RedisKvStore'
+    const cluster = Array.isArray(url)
+    const urls = cluster ? url.map((u) => urlArgument(u, name)) : [urlArgument(url, name)]
+    const opts = optionsObject(options, name)
+    const keyPrefix = stringOption(opts, 'keyPrefix', 'fedify::', name)
+    super(openNative(() => NativeStore.redis(urls, {
+      keyPrefix,
+      cluster,
+      connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, name, { min: 1 }),
+      responseTimeoutMs: numberOption(opts, 'responseTimeout', 5000, name, { min: 0 }),
+    })))
+    this.#keyPrefix = keyPrefix
+  }
+
+  /** The prefix of every Redis key this store writes. */
+  get keyPrefix() {
+    return this.#keyPrefix
+  }
+
+  /** Deletes every entry under this store's key prefix. */
+  drop() {
+    return callNative(this, 'dropStorage')
+  }
+}
+
+class PostgresKvStore extends SqlKvStore {
+  constructor(url, options = {}) {
+    const name = 'PostgresKvStore'
+    const opts = optionsObject(options, name)
+    const native = sqlServerOptions(opts, name, 'fedify_kv_v2')
+    native.unlogged = booleanOption(opts, 'unlogged', false, name)
+    super(openNative(() => NativeStore.postgres(urlArgument(url, name), native)), native.tableName)
+  }
+}
+
+class MysqlKvStore extends SqlKvStore {
+  constructor(url, options = {}) {
+    const name = 'MysqlKvStore'
+    const native = sqlServerOptions(optionsObject(options, name), name, 'fedify_kv')
+    super(openNative(() => NativeStore.mysql(urlArgument(url, name), native)), native.tableName)
+  }
+}
+
 module.exports = {
   FedikvKvStore,
   MemoryKvStore,
   SqliteKvStore,
+  RedisKvStore,
+  PostgresKvStore,
+  MysqlKvStore,
 }

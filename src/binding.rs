@@ -107,6 +107,59 @@ impl From<Page> for ListPage {
     }
 }
 
+/// Options of `NativeStore.redis`.
+#[cfg(feature = "redis")]
+#[napi(object)]
+pub struct RedisOptions {
+    pub key_prefix: String,
+    pub cluster: bool,
+    pub connect_timeout_ms: f64,
+    /// 0 waits forever.
+    pub response_timeout_ms: f64,
+}
+
+/// Options of `NativeStore.postgres`.
+#[cfg(feature = "postgres")]
+#[napi(object)]
+pub struct PostgresOptions {
+    pub table_name: String,
+    pub initialized: bool,
+    pub unlogged: bool,
+    pub max_connections: u32,
+    pub connect_timeout_ms: f64,
+}
+
+/// Options of `NativeStore.mysql`.
+#[cfg(feature = "mysql")]
+#[napi(object)]
+pub struct MysqlOptions {
+    pub table_name: String,
+    pub initialized: bool,
+    pub max_connections: u32,
+    pub connect_timeout_ms: f64,
+}
+
+/// A positive number of milliseconds as a duration (`index.js` checks the
+/// type; this refuses what would overflow or be zero).
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+fn millis(name: &str, ms: f64) -> napi::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(ms / 1000.0)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            to_js(Error::new(
+                ErrorKind::InvalidOption,
+                format!("{name} must be a positive number of milliseconds, not {ms}"),
+            ))
+        })
+}
+
+fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
+    NativeStore {
+        store: Arc::new(Store::new(backend)),
+    }
+}
+
 /// A store of any backend, driven with JSON text. Internal to fedikv.
 #[napi]
 pub struct NativeStore {
@@ -117,9 +170,7 @@ pub struct NativeStore {
 impl NativeStore {
     #[napi(factory, catch_unwind)]
     pub fn memory() -> NativeStore {
-        NativeStore {
-            store: Arc::new(Store::new(MemoryBackend::new())),
-        }
+        native(MemoryBackend::new())
     }
 
     #[napi(factory, catch_unwind)]
@@ -133,10 +184,62 @@ impl NativeStore {
             table: table_name,
             initialized,
         };
-        let backend = SqliteBackend::new(config).map_err(to_js)?;
-        Ok(NativeStore {
-            store: Arc::new(Store::new(backend)),
-        })
+        Ok(native(SqliteBackend::new(config).map_err(to_js)?))
+    }
+
+    /// `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster.
+    #[cfg(feature = "redis")]
+    #[napi(factory, catch_unwind)]
+    pub fn redis(urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
+        use crate::redis::{RedisBackend, RedisConfig};
+        let mut config = if options.cluster {
+            RedisConfig::cluster(urls)
+        } else {
+            let [url] = <[String; 1]>::try_from(urls).map_err(|_| {
+                to_js(Error::new(
+                    ErrorKind::InvalidOption,
+                    "Redis: one URL, or an array of cluster nodes",
+                ))
+            })?;
+            RedisConfig::standalone(url)
+        };
+        config.key_prefix = options.key_prefix;
+        config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
+        config.response_timeout = if options.response_timeout_ms == 0.0 {
+            None
+        } else {
+            Some(millis("responseTimeout", options.response_timeout_ms)?)
+        };
+        Ok(native(RedisBackend::new(config).map_err(to_js)?))
+    }
+
+    #[cfg(feature = "postgres")]
+    #[napi(factory, catch_unwind)]
+    pub fn postgres(url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
+        use crate::postgres::{PostgresBackend, PostgresConfig};
+        let config = PostgresConfig {
+            table: options.table_name,
+            initialized: options.initialized,
+            unlogged: options.unlogged,
+            max_connections: options.max_connections,
+            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            ..PostgresConfig::new(url)
+        };
+        Ok(native(PostgresBackend::new(config).map_err(to_js)?))
+    }
+
+    #[cfg(feature = "mysql")]
+    #[napi(factory, catch_unwind)]
+    pub fn mysql(url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
+        use crate::mysql::{MysqlBackend, MysqlConfig};
+        let config = MysqlConfig {
+            table: options.table_name,
+            initialized: options.initialized,
+            max_connections: options.max_connections,
+            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            ..MysqlConfig::new(url)
+        };
+        Ok(native(MysqlBackend::new(config).map_err(to_js)?))
     }
 
     /// The backend's name, for messages.

@@ -1,9 +1,10 @@
-// A child process of sqlite-processes.test.mjs: increments one counter in a
-// shared SQLite file through get + cas, with several loops at once.
-import { SqliteKvStore } from "../../index.js";
+// A child process of the multi-process cas tests: increments one counter
+// through get + cas, with several loops at once, on the store described by
+// its first argument (JSON, see open-store.mjs).
+import { openStore } from "./open-store.mjs";
 
-const [path, loops, increments] = process.argv.slice(2);
-const kv = new SqliteKvStore(path);
+const [spec, loops, increments] = process.argv.slice(2);
+const kv = openStore(JSON.parse(spec));
 let retries = 0;
 
 async function loop() {
