@@ -163,6 +163,19 @@ export declare class MemoryKvStore extends FedikvKvStore {
   constructor();
 }
 
+/** What the SQL stores share: a table, `initialize()` and `drop()`. */
+export declare abstract class SqlKvStore extends FedikvKvStore {
+  /** The table holding the entries. */
+  readonly tableName: string;
+  /**
+   * Creates the table (and index) if missing. Optional: operations create it
+   * themselves. Safe when several processes start at once.
+   */
+  initialize(): Promise<void>;
+  /** Drops the table; the next operation creates it again. */
+  drop(): Promise<void>;
+}
+
 /** Options of {@link SqliteKvStore}. */
 export interface SqliteKvStoreOptions {
   /**
@@ -195,7 +208,7 @@ export interface SqliteKvStoreOptions {
  * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for a path that is not a
  *   string or `file:` URL, or a bad table name.
  */
-export declare class SqliteKvStore extends FedikvKvStore {
+export declare class SqliteKvStore extends SqlKvStore {
   /**
    * @param path The database file, created if missing; `":memory:"` (the
    *   default) for a private in-memory database.
@@ -203,10 +216,124 @@ export declare class SqliteKvStore extends FedikvKvStore {
   constructor(path?: string | URL, options?: SqliteKvStoreOptions);
   /** The database file (or `":memory:"`). */
   readonly path: string;
-  /** The table holding the entries. */
-  readonly tableName: string;
-  /** Creates the table and its index if missing. Operations do it themselves. */
-  initialize(): Promise<void>;
-  /** Drops the table; the next operation creates it again. */
+}
+
+/** Options every server store has. */
+export interface ServerKvStoreOptions {
+  /**
+   * How long connecting may take, in milliseconds (TCP, TLS, authentication).
+   * With the server down, an operation rejects with `ERR_FEDIKV_CONNECTION`
+   * after at most this long; when the server is back, the same store works
+   * again. `5000` by default.
+   */
+  readonly connectTimeout?: number;
+}
+
+/** Options of {@link RedisKvStore}. */
+export interface RedisKvStoreOptions extends ServerKvStoreOptions {
+  /**
+   * The start of every Redis key, `"fedify::"` by default (the prefix of
+   * `@fedify/redis`). 1–256 bytes, no control characters and none of
+   * `* ? [ ] \`; it must not be empty.
+   */
+  readonly keyPrefix?: string;
+  /**
+   * How long one command may wait for its answer, in milliseconds; `0`
+   * waits forever. `5000` by default.
+   */
+  readonly responseTimeout?: number;
+}
+
+/**
+ * A store in Redis or Valkey, standalone or a Redis Cluster, with the keys
+ * and values of `@fedify/redis`: the prefix, then the key's parts with `:`
+ * written as `_:`, joined by `::`; the value is the JSON text. Unlike
+ * `@fedify/redis`, every key reads back exactly (also parts ending in `:`),
+ * `list` escapes glob characters and fetches a page of values at once,
+ * TTLs are exact to the millisecond (`SET … PX`), and `cas` is one Lua
+ * script (atomic, also in a Cluster).
+ *
+ * ```ts
+ * const kv = new RedisKvStore("redis://localhost:6379");
+ * const secure = new RedisKvStore("rediss://user:password@redis.example:6380/0");
+ * const cluster = new RedisKvStore(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+ * ```
+ *
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for a malformed URL or key prefix.
+ */
+export declare class RedisKvStore extends FedikvKvStore {
+  /**
+   * @param url A `redis://` or `rediss://` URL (`[user:password@]host[:port][/db]`;
+   *   add `#insecure` to a `rediss://` URL to skip certificate checks), or an
+   *   array of the seed nodes of a Redis Cluster.
+   */
+  constructor(url: string | URL | readonly (string | URL)[], options?: RedisKvStoreOptions);
+  /** The prefix of every Redis key this store writes. */
+  readonly keyPrefix: string;
+  /** Deletes every entry under this store's key prefix. */
   drop(): Promise<void>;
+}
+
+/** Options of {@link PostgresKvStore}. */
+export interface PostgresKvStoreOptions extends ServerKvStoreOptions {
+  /**
+   * The table, `"fedify_kv_v2"` by default (the table of `@fedify/postgres`);
+   * letters, digits and underscores, optionally `schema.table`.
+   */
+  readonly tableName?: string;
+  /** Whether the table already exists. `false` by default. */
+  readonly initialized?: boolean;
+  /**
+   * Create the table `UNLOGGED` (faster writes, emptied after a crash of
+   * the server). `false` by default; an existing unlogged table is made
+   * logged when this is `false`.
+   */
+  readonly unlogged?: boolean;
+  /** Connections in the pool. `10` by default. */
+  readonly maxConnections?: number;
+}
+
+/**
+ * A store in PostgreSQL, in the table layout of `@fedify/postgres`
+ * (`key text[]`, `value jsonb`, `created timestamptz`, `ttl interval`). `cas`
+ * is one atomic statement; `list` pages through the primary key; expired
+ * rows are purged in small background batches, never after every write.
+ * PostgreSQL cannot hold the character U+0000: a key or value containing it
+ * is a `TypeError` and nothing is written.
+ *
+ * ```ts
+ * const kv = new PostgresKvStore("postgres://user:password@localhost:5432/app");
+ * ```
+ */
+export declare class PostgresKvStore extends SqlKvStore {
+  /** @param url A `postgres://` or `postgresql://` URL. */
+  constructor(url: string | URL, options?: PostgresKvStoreOptions);
+}
+
+/** Options of {@link MysqlKvStore}. */
+export interface MysqlKvStoreOptions extends ServerKvStoreOptions {
+  /**
+   * The table, `"fedify_kv"` by default (the table of `@fedify/mysql`);
+   * letters, digits and underscores, at most 50.
+   */
+  readonly tableName?: string;
+  /** Whether the table already exists. `false` by default. */
+  readonly initialized?: boolean;
+  /** Connections in the pool. `10` by default. */
+  readonly maxConnections?: number;
+}
+
+/**
+ * A store in MySQL 8 or MariaDB 10.11+, in the table layout of
+ * `@fedify/mysql` (`key VARCHAR(768)` holding `JSON.stringify(key)`,
+ * `value JSON`, `expires DATETIME(6)`). A key longer than 768 characters as
+ * JSON text is a `TypeError` (`ERR_FEDIKV_INVALID_KEY`).
+ *
+ * ```ts
+ * const kv = new MysqlKvStore("mysql://user:password@localhost:3306/app");
+ * ```
+ */
+export declare class MysqlKvStore extends SqlKvStore {
+  /** @param url A `mysql://` or `mariadb://` URL. */
+  constructor(url: string | URL, options?: MysqlKvStoreOptions);
 }

@@ -3,13 +3,17 @@
 // the way a Fedify app calls them.
 import type { KvStore } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
-import { type FedikvErrorCode, MemoryKvStore, SqliteKvStore } from "fedikv";
+import { type FedikvErrorCode, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
 
 const stores: KvStore[] = [
   new MemoryKvStore(),
   new SqliteKvStore(),
   new SqliteKvStore("./fedify.db"),
   new SqliteKvStore(new URL("file:///tmp/fedify.db"), { tableName: "kv", initialized: true }),
+  new RedisKvStore("redis://localhost:6379", { keyPrefix: "app::", connectTimeout: 1000 }),
+  new RedisKvStore(["redis://10.0.0.1:7000", new URL("redis://10.0.0.2:7000")]),
+  new PostgresKvStore("postgres://localhost/app", { tableName: "kv", unlogged: true, maxConnections: 4 }),
+  new MysqlKvStore(new URL("mysql://localhost/app"), { tableName: "kv", initialized: true }),
 ];
 
 export async function use(kv: KvStore & { close(): Promise<void> }): Promise<number | undefined> {
