@@ -19,6 +19,7 @@ use crate::backend::{Entry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
+use crate::redact::mask_password;
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{code, error_number, mysql_error, Server};
@@ -97,25 +98,12 @@ impl MysqlConfig {
 impl fmt::Debug for MysqlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MysqlConfig")
-            .field("url", &redacted_url(&self.url))
+            .field("url", &mask_password(&self.url))
             .field("table", &self.table)
             .field("initialized", &self.initialized)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
-    }
-}
-
-/// The URL with its password replaced by `***`.
-fn redacted_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        Err(_) => "<not a valid URL>".into(),
     }
 }
 

@@ -23,6 +23,7 @@ mod tests;
 use crate::backend::{Entry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
+use crate::redact::mask_password;
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{connection_lost, postgres_error};
@@ -105,28 +106,6 @@ impl fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
-}
-
-/// The URL with its password (in the user info or a `password=` query
-/// parameter) replaced by `****`.
-fn mask_password(url: &str) -> String {
-    let Ok(mut parsed) = Url::parse(url) else {
-        return "<not a valid URL>".into();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("****"));
-    }
-    if parsed.query_pairs().any(|(k, _)| k == "password") {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if k == "password" { "****".into() } else { v };
-                (k.into_owned(), v.into_owned())
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.into()
 }
 
 fn invalid_option(message: String) -> Error {

@@ -728,7 +728,7 @@ fn debug_masks_the_password() {
     let cfg = PostgresConfig::new("postgres://user:s3cret@db:5432/app?password=s3cret2&x=1");
     let shown = format!("{cfg:?}");
     assert!(!shown.contains("s3cret"), "{shown}");
-    assert!(shown.contains("user:****@db:5432/app"), "{shown}");
+    assert!(shown.contains("user:***@db:5432/app"), "{shown}");
     assert!(!format!("{:?}", PostgresConfig::new("::bad s3cret")).contains("s3cret"));
 }
 

@@ -23,6 +23,7 @@ mod tests;
 use crate::backend::{Entry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
+use crate::redact::mask_password;
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
@@ -105,27 +106,6 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .finish()
-    }
-}
-
-/// `url` with its password, if any, replaced by `***`; also when `url` is
-/// malformed (no scheme, say), since it may still hold one.
-fn mask_password(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let masked = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => userinfo.to_owned(),
-            };
-            format!("{scheme}{masked}@{host}{path}")
-        }
-        None => url.to_owned(),
     }
 }
 

@@ -487,10 +487,6 @@ fn debug_masks_the_password() {
     let c = RedisConfig::cluster(["redis://:hunter2@a:1", "rediss://b:2"]);
     let text = format!("{c:?}");
     assert!(text.contains("redis://:***@a:1, rediss://b:2"), "{text}");
-    assert_eq!(mask_password("redis://u@h"), "redis://u@h");
-    assert_eq!(mask_password("redis://h/#x@y"), "redis://h/#x@y");
-    assert_eq!(mask_password("u:hunter2@h:1"), "u:***@h:1");
-    assert_eq!(mask_password("redis://u:p@ss@h"), "redis://u:***@h");
 }
 
 fn quick(url: String) -> RedisConfig {
