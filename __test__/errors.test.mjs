@@ -115,3 +115,42 @@ test("list reports a stored value that is not JSON, naming its key", async (t) =
   assert.ok(!seen.some((key) => key[1] === "fake"), "no injected entry");
   await kv.close();
 });
+
+test("a server that is not there: ERR_FEDIKV_CONNECTION within the connect timeout, no password shown", async () => {
+  const { MysqlKvStore, PostgresKvStore, RedisKvStore } = await import("fedikv");
+  // Port 1 on loopback: nothing listens there.
+  const stores = [
+    new RedisKvStore("redis://user:hunter2@127.0.0.1:1", { connectTimeout: 500 }),
+    new RedisKvStore(["redis://127.0.0.1:1", "redis://127.0.0.1:2"], { connectTimeout: 500 }),
+    new PostgresKvStore("postgres://user:hunter2@127.0.0.1:1/db", { connectTimeout: 500 }),
+    new MysqlKvStore("mysql://user:hunter2@127.0.0.1:1/db", { connectTimeout: 500 }),
+  ];
+  for (const kv of stores) {
+    const started = Date.now();
+    await assert.rejects(kv.get(["k"]), (error) => {
+      code("ERR_FEDIKV_CONNECTION")(error);
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 3000, `${kv.constructor.name} gave up in ${Date.now() - started} ms`);
+    await kv.close();
+  }
+});
+
+test("bad server store options are a TypeError at construction", async () => {
+  const { MysqlKvStore, PostgresKvStore, RedisKvStore } = await import("fedikv");
+  const bad = [
+    () => new RedisKvStore("http://localhost"),
+    () => new RedisKvStore([]),
+    () => new RedisKvStore("redis://localhost", { keyPrefix: "a*" }),
+    () => new RedisKvStore("redis://localhost", { keyPrefix: "" }),
+    () => new RedisKvStore("redis://localhost", { connectTimeout: -1 }),
+    () => new PostgresKvStore("not a url"),
+    () => new PostgresKvStore("postgres://localhost/db", { tableName: "x; DROP TABLE y" }),
+    () => new PostgresKvStore("postgres://localhost/db", { maxConnections: 0 }),
+    () => new MysqlKvStore("postgres://localhost/db"),
+    () => new MysqlKvStore("mysql://localhost/db", { tableName: "a".repeat(51) }),
+    () => new MysqlKvStore(42),
+  ];
+  for (const make of bad) assert.throws(make, code("ERR_FEDIKV_INVALID_OPTION", TypeError));
+});
