@@ -4,6 +4,12 @@
 // cached keys and documents…) to the store, and that the store's idempotence
 // record makes Fedify drop a redelivered activity.
 //
+// It runs on every store: memory, SQLite, and the server stores (Redis,
+// PostgreSQL, MySQL/MariaDB) when their server is reachable (a skip with the
+// reason otherwise, a failure under CI=true; see support/servers.mjs). Each
+// federation on a server store has its own key prefix or table, dropped at
+// the end.
+//
 // Run: node --test __test__/fedify.test.mjs
 
 import assert from "node:assert/strict";
@@ -14,19 +20,99 @@ import { after, before, describe, test } from "node:test";
 import { signRequest } from "@fedify/fedify";
 import { Create, Note } from "@fedify/fedify/vocab";
 import { createApp, serve } from "../demo/app.mjs";
-import { MemoryKvStore, SqliteKvStore } from "../index.js";
+import { MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
+import { server, uniqueName } from "./support/servers.mjs";
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "fedikv-fedify-"));
 after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 
+const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
+
 let fileCounter = 0;
+/**
+ * Each store: `make()` opens a new one (called once per federation), `skip`
+ * is why it cannot run, `drop` whether its data is dropped at the end.
+ */
 const stores = {
-  MemoryKvStore: () => new MemoryKvStore(),
-  "SqliteKvStore (file)": () => new SqliteKvStore(path.join(tmpDir, `kv-${++fileCounter}.db`)),
-  "SqliteKvStore (:memory:)": () => new SqliteKvStore(),
+  MemoryKvStore: { make: () => new MemoryKvStore() },
+  "SqliteKvStore (file)": { make: () => new SqliteKvStore(path.join(tmpDir, `kv-${++fileCounter}.db`)) },
+  "SqliteKvStore (:memory:)": { make: () => new SqliteKvStore() },
+  RedisKvStore: {
+    skip: redis.skip,
+    drop: true,
+    make: () => new RedisKvStore(redis.url, { keyPrefix: `${uniqueName("fedify")}::` }),
+  },
+  PostgresKvStore: {
+    skip: postgres.skip,
+    drop: true,
+    make: () => new PostgresKvStore(postgres.url, { tableName: uniqueName("fedify") }),
+  },
+  MysqlKvStore: {
+    skip: mysql.skip,
+    drop: true,
+    make: () => new MysqlKvStore(mysql.url, { tableName: uniqueName("fedify") }),
+  },
 };
 
 const TIMEOUT = { timeout: 30_000 };
+
+/**
+ * Reads entries straight from the server, in the layout of Fedify's package
+ * for it: for each key, `{ value: the stored JSON text, ttlMs: the time
+ * left in ms, or null when it never expires }`, or undefined when absent.
+ */
+const rawEntry = {
+  async RedisKvStore(kv, keys) {
+    const { default: Redis } = await import("ioredis");
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
+    try {
+      return await Promise.all(keys.map(async (key) => {
+        // @fedify/redis: the prefix, then the parts with ':' as '_:', joined by '::'.
+        const redisKey = kv.keyPrefix + key.map((part) => part.replaceAll(":", "_:")).join("::");
+        const [value, pttl] = await Promise.all([client.get(redisKey), client.pttl(redisKey)]);
+        return value === null ? undefined : { value, ttlMs: pttl === -1 ? null : pttl };
+      }));
+    } finally {
+      await client.quit();
+    }
+  },
+  async PostgresKvStore(kv, keys) {
+    const { default: postgresClient } = await import("postgres");
+    const sql = postgresClient(postgres.url, { max: 1, onnotice: () => {} });
+    try {
+      return await Promise.all(keys.map(async (key) => {
+        // @fedify/postgres: key text[], value jsonb, live until created + ttl.
+        const [row] = await sql`
+          SELECT value::text AS value,
+                 extract(epoch FROM created + ttl - CURRENT_TIMESTAMP)::float8 * 1000 AS ttl_ms
+          FROM ${sql(kv.tableName)} WHERE key = ${key}`;
+        return row && { value: row.value, ttlMs: row.ttl_ms };
+      }));
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  },
+  async MysqlKvStore(kv, keys) {
+    const { default: mysql2 } = await import("mysql2/promise");
+    const connection = await mysql2.createConnection({ uri: mysql.url, connectTimeout: 5000 });
+    try {
+      const entries = [];
+      for (const key of keys) {
+        // @fedify/mysql: key = JSON.stringify(key), expires = NOW(6) + ttl.
+        const [[row]] = await connection.query(
+          `SELECT CAST(\`value\` AS CHAR) AS value,
+                  TIMESTAMPDIFF(MICROSECOND, NOW(6), \`expires\`) / 1000 AS ttl_ms
+           FROM \`${kv.tableName}\` WHERE \`key\` = ?`,
+          [JSON.stringify(key)],
+        );
+        entries.push(row && { value: row.value, ttlMs: row.ttl_ms === null ? null : Number(row.ttl_ms) });
+      }
+      return entries;
+    } finally {
+      await connection.end();
+    }
+  },
+};
 
 /**
  * Starts an app whose HTTP traffic is logged: every response the server
@@ -65,7 +151,11 @@ async function postToInbox(inbox, json, signer) {
   return await fetch(request);
 }
 
-for (const [name, makeStore] of Object.entries(stores)) {
+for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
+  if (skip) {
+    describe(`Fedify federation on ${name}`, { skip }, () => {});
+    continue;
+  }
   describe(`Fedify federation on ${name}`, () => {
     let kvA, kvB, a, b, bob, follow;
 
@@ -80,8 +170,14 @@ for (const [name, makeStore] of Object.entries(stores)) {
     after(async () => {
       await a?.close();
       await b?.close();
-      await kvA?.close();
-      await kvB?.close();
+      for (const kv of [kvA, kvB]) {
+        if (kv === undefined) continue;
+        try {
+          if (drop) await kv.drop();
+        } finally {
+          await kv.close();
+        }
+      }
     });
 
     test("WebFinger and the actor document are served", TIMEOUT, async () => {
@@ -162,6 +258,19 @@ for (const [name, makeStore] of Object.entries(stores)) {
         } finally {
           db.close();
         }
+      });
+    }
+
+    if (name in rawEntry) {
+      test(`Fedify's TTLs reach the server (${name}, Fedify's layout)`, TIMEOUT, async () => {
+        const idempotence = ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`];
+        const publicKey = ["_fedify", "publicKey", `${a.origin}/users/alice#main-key`];
+        const [record, cachedKey] = await rawEntry[name](kvB, [idempotence, publicKey]);
+        assert.equal(record?.value, "true");
+        // Fedify keeps idempotence records for one day.
+        assert.ok(Math.abs(record.ttlMs - 86_400_000) < 60_000, `ttl = ${record.ttlMs} ms`);
+        assert.match(cachedKey?.value ?? "", /BEGIN PUBLIC KEY/);
+        assert.equal(cachedKey.ttlMs, null); // cached keys do not expire
       });
     }
 

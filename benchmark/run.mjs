@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Temporal } from "@js-temporal/polyfill";
 import { backends, prefillThroughStore } from "./lib/backends.mjs";
+import { serverBackends } from "./lib/servers.mjs";
 import { summarize, timeOps } from "./lib/measure.mjs";
 import { bigTableEntries, bigTableWorkloads, workloads } from "./lib/workloads.mjs";
 
@@ -77,13 +78,16 @@ async function measureBigTable(side, results) {
 }
 
 const collected = { machine: machine(), started: new Date().toISOString(), reps, durationMs, backends: {} };
-const { list, cleanup } = backends();
+const local = backends();
+const servers = await serverBackends();
+for (const reason of servers.skipped) log(`skipped: ${reason}`);
+const list = [...local.list, ...servers.list];
 const selected = args.backends ? args.backends.split(",") : list.map((b) => b.name);
 
 try {
   for (const backend of list.filter((b) => selected.includes(b.name))) {
     log(`▶ ${backend.name}`);
-    const sides = { fedify: backend.fedify, fedikv: backend.fedikv };
+    const sides = backend.fedify ? { fedify: backend.fedify, fedikv: backend.fedikv } : { fedikv: backend.fedikv };
     const raw = { fedify: {}, fedikv: {} };
     for (const workload of workloads(Temporal)) {
       for (let rep = 0; rep < reps; rep++) {
@@ -100,16 +104,18 @@ try {
     for (let rep = 0; rep < reps; rep++) {
       for (const [name, side] of Object.entries(sides)) await measureBigTable(side, raw[name]);
     }
+    log("  ceiling");
     const ceiling = backend.ceiling ? await backend.ceiling.measure(timeOps, { durationMs: durationMs * reps }) : null;
+    await backend.cleanup?.();
     collected.backends[backend.name] = {
-      fedify: backend.fedify.label,
+      fedify: backend.fedify?.label ?? "(no Fedify store runs here)",
       fedikv: backend.fedikv.label,
       ceiling: backend.ceiling?.label ?? null,
       operations: summarizeBackend(raw, ceiling),
     };
   }
 } finally {
-  cleanup();
+  local.cleanup();
 }
 
 function summarizeBackend(raw, ceiling) {
@@ -125,13 +131,13 @@ function summarizeBackend(raw, ceiling) {
           p99Us: summarize(list.map((r) => r.p99Us)).median,
         };
       };
-      const fedify = side(raw.fedify[op]?.[concurrency]);
+      const fedify = raw.fedify[op] ? side(raw.fedify[op][concurrency]) : { skip: "no Fedify store" };
       const fedikv = side(runs);
       operations[op][concurrency] = {
         fedify,
         fedikv,
         ratio: fedify.skip || fedikv.skip ? null : fedikv.opsPerSec.median / fedify.opsPerSec.median,
-        ceiling: concurrency === "1" && ceiling?.[op] ? { opsPerSec: ceiling[op].opsPerSec } : null,
+        ceiling: ceiling?.[op]?.[concurrency] ? { opsPerSec: ceiling[op][concurrency] } : null,
       };
     }
   }
@@ -152,7 +158,7 @@ function markdown(result) {
   const lines = [
     `Machine: ${result.machine.cpus}, ${result.machine.memory}, Node ${result.machine.node}. ` +
       `${result.reps} repetition(s) of ${result.durationMs / 1000} s per measurement; operations per second, median (min–max); ` +
-      `latency p50 / p99 in µs at concurrency 1.`,
+      `latency p50 / p99 in µs at concurrency 1. The ceiling at "64" is the server's own tool with 64 clients (50 for redis-benchmark).`,
     "",
   ];
   for (const [name, b] of Object.entries(result.backends)) {
