@@ -401,6 +401,29 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     assert.equal(await kv.get(["null"]), null);
   });
 
+  test("Fedify's overwrite keeps the row's old `created`, so its new TTL counts from the first write", TIMEOUT, async () => {
+    // @fedify/postgres 1.8.7's set updates only value and ttl ON CONFLICT,
+    // not created: a TTL set on an entry written two hours earlier is
+    // measured from then, and a one-hour TTL is dead on arrival (its own
+    // expiry DELETE removes the row). fedikv's set restarts `created`, so
+    // the same overwrite through fedikv lives its hour, for both readers.
+    const { tableName, fedify, kv } = pair();
+    const backdate = (key) => sql`UPDATE ${sql(tableName)} SET created = now() - interval '2 hours' WHERE key = ${key}`;
+    const hour = Temporal.Duration.from({ hours: 1 });
+
+    await kv.set(["by", "fedify"], "old");
+    await backdate(["by", "fedify"]);
+    await fedify.set(["by", "fedify"], "new", { ttl: hour });
+    assert.equal(await fedify.get(["by", "fedify"]), undefined);
+    assert.equal(await kv.get(["by", "fedify"]), undefined);
+
+    await fedify.set(["by", "fedikv"], "old");
+    await backdate(["by", "fedikv"]);
+    await kv.set(["by", "fedikv"], "new", { ttl: hour });
+    assert.equal(await fedify.get(["by", "fedikv"]), "new");
+    assert.equal(await kv.get(["by", "fedikv"]), "new");
+  });
+
   test("Fedify's TTLs (ISO 8601 duration text) are honoured by fedikv", TIMEOUT, async () => {
     const { tableName, fedify, kv } = pair();
     const start = Date.now();
