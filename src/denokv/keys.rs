@@ -76,7 +76,7 @@ pub fn start_after(cursor: &str) -> Result<Vec<u8>> {
             "Deno KV: the list cursor is not one this store made",
         )
     };
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return Err(bad());
     }
     let mut key = (0..cursor.len())

@@ -784,7 +784,7 @@ impl Reader<'_> {
             tag::ONE_BYTE_STRING => Ok(JsString::Text(raw.iter().map(|&b| b as char).collect())),
             tag::UTF8_STRING => Ok(JsString::Text(String::from_utf8_lossy(raw).into_owned())),
             _ => {
-                if len % 2 != 0 {
+                if !len.is_multiple_of(2) {
                     return Err(DecodeError::malformed(
                         "a two-byte string of an odd number of bytes",
                     ));
