@@ -6,6 +6,8 @@
 //! `binding` is the thin napi layer that JavaScript sees.
 
 pub mod backend;
+#[cfg(feature = "denokv")]
+pub mod denokv;
 pub mod error;
 pub mod json;
 pub mod key;
