@@ -154,3 +154,34 @@ test("bad server store options are a TypeError at construction", async () => {
   ];
   for (const make of bad) assert.throws(make, code("ERR_FEDIKV_INVALID_OPTION", TypeError));
 });
+
+test("Redis: list reports a foreign value that is not JSON, with no injected entry", { timeout: 30_000 }, async (t) => {
+  const { server, uniqueName } = await import("./support/servers.mjs");
+  const redis = await server("redis");
+  if (redis.skip) return t.skip(redis.skip);
+  const { RedisKvStore } = await import("fedikv");
+  const { default: Redis } = await import("ioredis");
+  const prefix = `${uniqueName("err")}::`;
+  const kv = new RedisKvStore(redis.url, { keyPrefix: prefix });
+  const client = new Redis(redis.url);
+  try {
+    await kv.set(["p", "good"], 1);
+    await client.set(`${prefix}p::evil`, '1],[["p","fake"],2');
+    const seen = [];
+    await assert.rejects(async () => {
+      for await (const { key } of kv.list(["p"])) seen.push(key);
+    }, (error) => {
+      code("ERR_FEDIKV_INVALID_DATA")(error);
+      assert.match(error.message, /\["p","evil"\]/);
+      return true;
+    });
+    assert.ok(!seen.some((key) => key[1] === "fake"), "no injected entry");
+  } finally {
+    try {
+      await kv.drop();
+    } finally {
+      await kv.close();
+      await client.quit();
+    }
+  }
+});

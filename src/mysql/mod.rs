@@ -564,6 +564,10 @@ impl KvBackend for MysqlBackend {
             if let Ok(key) = Key::from_json(&text) {
                 if key.has_prefix(prefix) {
                     let value = text_column(row, 1).map_err(|e| self.error(e))?;
+                    // MariaDB's JSON is LONGTEXT: a table made without the
+                    // json_valid check may hold anything, and pages are
+                    // spliced unparsed, so only JSON may pass.
+                    crate::json::validate_stored("MySQL", &key, &value)?;
                     entries.push(Entry { key, value });
                 }
             }

@@ -382,7 +382,8 @@ fn parse_cursor(cursor: &str) -> Result<RawKey> {
 }
 
 /// The entry of a row, or `None` for a key that is not a `KvKey` (empty,
-/// or with NULL parts): no entry of this store.
+/// or with NULL parts): no entry of this store. The value needs no check
+/// for the page: `jsonb` holds only valid JSON.
 fn entry(key: RawKey, value: String) -> Option<Entry> {
     let parts: Option<Vec<String>> = key.into_iter().collect();
     let key = Key::new(parts?).ok()?;

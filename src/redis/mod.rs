@@ -134,6 +134,36 @@ impl fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
+    /// One page of the keys under `prefix` with their raw values (`None`
+    /// for a key gone since the SCAN), unchecked: `list_page` checks the
+    /// values, `drop_storage` needs only the keys.
+    async fn scan_page(
+        &self,
+        prefix: &[String],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<list::RawPage> {
+        let position = match cursor {
+            Some(cursor) => Position::parse(cursor)?,
+            None => Position::start(),
+        };
+        let listing = Listing {
+            store_prefix: &self.prefix,
+            list_prefix: prefix,
+            pattern: format!(
+                "{}*",
+                keys::glob_escape(&format!("{}{}", self.prefix, keys::encode_parts(prefix)))
+            ),
+        };
+        let page = self
+            .run(|mut c| {
+                let listing = &listing;
+                async move { listing.page(&mut c, position, limit.max(1)).await }
+            })
+            .await?;
+        Ok(page)
+    }
+
     /// Checks the configuration; connects on the first operation.
     pub fn new(config: RedisConfig) -> Result<RedisBackend> {
         keys::validate_prefix(&config.key_prefix)?;
@@ -375,32 +405,16 @@ impl KvBackend for RedisBackend {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page> {
-        let position = match cursor {
-            Some(cursor) => Position::parse(cursor)?,
-            None => Position::start(),
-        };
-        let listing = Listing {
-            store_prefix: &self.prefix,
-            list_prefix: prefix,
-            pattern: format!(
-                "{}*",
-                keys::glob_escape(&format!("{}{}", self.prefix, keys::encode_parts(prefix)))
-            ),
-        };
-        let page = self
-            .run(|mut c| {
-                let listing = &listing;
-                async move { listing.page(&mut c, position, limit.max(1)).await }
-            })
-            .await?;
+        let page = self.scan_page(prefix, cursor, limit).await?;
         let mut entries = Vec::with_capacity(page.entries.len());
         for (key, value) in page.entries {
             // A key deleted or expired since the SCAN has no value.
             if let Some(value) = value {
-                entries.push(Entry {
-                    key,
-                    value: text_of(value)?,
-                });
+                // Anything can be stored under a Redis key: pages are
+                // spliced unparsed, so only JSON may pass.
+                let value = text_of(value)?;
+                crate::json::validate_stored("Redis", &key, &value)?;
+                entries.push(Entry { key, value });
             }
         }
         Ok(Page {
@@ -418,13 +432,16 @@ impl KvBackend for RedisBackend {
         let all: [String; 0] = [];
         let mut cursor = None;
         loop {
-            let page = self.list_page(&all, cursor.as_deref(), 1000).await?;
-            if !page.entries.is_empty() {
-                let keys: Vec<String> = page
-                    .entries
-                    .iter()
-                    .map(|e| self.redis_key(&e.key))
-                    .collect();
+            let page = self.scan_page(&all, cursor.as_deref(), 1000).await?;
+            // Only keys holding strings are entries (MGET gives nothing for
+            // a list or a hash, which is no value of Fedify's either).
+            let keys: Vec<String> = page
+                .entries
+                .iter()
+                .filter(|(_, value)| value.is_some())
+                .map(|(key, _)| self.redis_key(key))
+                .collect();
+            if !keys.is_empty() {
                 self.run(
                     |mut c| async move { redis::cmd("UNLINK").arg(keys).exec_async(&mut c).await },
                 )
