@@ -1,8 +1,11 @@
 //! Helpers for tests that need a server: where it is, and what to do when
 //! it is not there (skip with a message by hand, fail under `CI=true`).
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The URL in `var`, or `default`, if a TCP connection to its host and port
@@ -53,6 +56,56 @@ pub fn unique_name(stem: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{stem}_{}_{nanos:x}_{n}", std::process::id())
+}
+
+/// `n` loopback ports free right now (held together so they differ).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `command` from the long-lived spawner thread, so that the child
+/// is killed when this process ends however it ends.
+pub fn spawn(command: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("fedikv-test-spawner".into())
+            .spawn(move || {
+                // The sender lives in a static, so this loop ends only with
+                // the process, and with it every child.
+                for (mut command, reply) in rx {
+                    // SAFETY: prctl is async-signal-safe; nothing else runs
+                    // between fork and exec.
+                    unsafe {
+                        command.pre_exec(|| {
+                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            Ok(())
+                        });
+                    }
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .unwrap();
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap()
+        .send((command, reply))
+        .expect("the spawner thread lives as long as the process");
+    answer.recv().expect("the spawner answers")
 }
 
 #[cfg(test)]

@@ -8,13 +8,12 @@
 //! `~/.cargo/bin/denokv` (`cargo install denokv --version 0.14.0 --locked`).
 //! Without it a test skips, or fails under `CI=true`.
 
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use crate::test_support::{free_ports, spawn};
 
 pub const ACCESS_TOKEN: &str = "fedikv-test-access-token";
 
@@ -42,48 +41,7 @@ pub fn denokv_binary() -> Option<PathBuf> {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
-
-/// Spawns `command` from the long-lived spawner thread, so that the child
-/// is killed when this process ends however it ends.
-fn spawn(command: Command) -> std::io::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("denokv-test-spawner".into())
-            .spawn(move || {
-                for (mut command, reply) in rx {
-                    // SAFETY: prctl is async-signal-safe; nothing else runs
-                    // between fork and exec.
-                    unsafe {
-                        command.pre_exec(|| {
-                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                                return Err(std::io::Error::last_os_error());
-                            }
-                            Ok(())
-                        });
-                    }
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .unwrap();
-        Mutex::new(tx)
-    });
-    let (reply, answer) = mpsc::channel();
-    spawner
-        .lock()
-        .unwrap()
-        .send((command, reply))
-        .expect("the spawner thread lives as long as the process");
-    answer.recv().expect("the spawner answers")
+    free_ports(1)[0]
 }
 
 /// A running `denokv serve`.

@@ -11,63 +11,13 @@
 //!   spawning *thread*, which is why no test thread spawns them).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// `n` loopback ports free right now (held together so they differ).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
-
-/// Spawns `command` from the long-lived spawner thread, so that the child
-/// is killed when this process ends however it ends.
-fn spawn(command: Command) -> std::io::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("redis-test-spawner".into())
-            .spawn(move || {
-                // The sender lives in a static, so this loop ends only with
-                // the process, and with it every child.
-                for (mut command, reply) in rx {
-                    // SAFETY: prctl is async-signal-safe; nothing else runs
-                    // between fork and exec.
-                    unsafe {
-                        command.pre_exec(|| {
-                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                                return Err(std::io::Error::last_os_error());
-                            }
-                            Ok(())
-                        });
-                    }
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .unwrap();
-        Mutex::new(tx)
-    });
-    let (reply, answer) = mpsc::channel();
-    spawner
-        .lock()
-        .unwrap()
-        .send((command, reply))
-        .expect("the spawner thread lives as long as the process");
-    answer.recv().expect("the spawner answers")
-}
+use crate::test_support::{free_ports, spawn};
 
 /// Whether `redis-server` can be run here; if not, the caller skips (or,
 /// under `CI=true`, fails).
