@@ -44,7 +44,8 @@ fn ms(ms: f64) -> Option<Ttl> {
     Some(Ttl::from_millis(ms).unwrap())
 }
 
-async fn list_all<B: KvBackend>(b: &B, prefix: &[&str], page_size: usize) -> Vec<Entry> {
+/// Every entry under `prefix`, page by page (each page at most `page_size`).
+pub(crate) async fn list_all<B: KvBackend>(b: &B, prefix: &[&str], page_size: usize) -> Vec<Entry> {
     let prefix = strings(prefix);
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;

@@ -47,23 +47,7 @@ async fn raw(url: &str) -> MultiplexedConnection {
         .unwrap()
 }
 
-async fn list_all(b: &RedisBackend, prefix: &[&str], page_size: usize) -> Vec<Entry> {
-    let prefix: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = b
-            .list_page(&prefix, cursor.as_deref(), page_size)
-            .await
-            .unwrap();
-        assert!(page.entries.len() <= page_size);
-        out.extend(page.entries);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
-}
+use crate::conformance::list_all;
 
 mod standalone {
     use super::*;
@@ -793,7 +777,7 @@ async fn throughput() {
     })
     .await;
     let started = Instant::now();
-    assert_eq!(list_all(&b, &["t"], 256).await.len(), N);
+    assert_eq!(list_all(&*b, &["t"], 256).await.len(), N);
     eprintln!(
         "list: {:.0} entries/s in pages of 256",
         N as f64 / started.elapsed().as_secs_f64()
