@@ -16,9 +16,13 @@ pub mod memory;
 pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "denokv"))]
 mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "mysql", feature = "denokv"))]
+mod retry;
+mod sql_names;
 pub mod sqlite;
 pub mod store;
 pub mod ttl;

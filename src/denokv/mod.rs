@@ -291,13 +291,9 @@ fn delete_mutation(key: Vec<u8>) -> Mutation {
     }
 }
 
-/// A short, slightly varied pause before `cas` starts over.
+/// The pause before `cas` starts over after a failed versionstamp check.
 async fn backoff(attempt: u32) {
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()) % 500);
-    let micros = 100 * u64::from(attempt.min(20) + 1) + jitter;
-    tokio::time::sleep(Duration::from_micros(micros)).await;
+    crate::retry::backoff(attempt, Duration::from_micros(100), 20).await
 }
 
 #[async_trait]

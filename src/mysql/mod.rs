@@ -114,11 +114,7 @@ fn invalid_option(message: String) -> Error {
 /// Table names are spliced into SQL, so only `[A-Za-z_][A-Za-z0-9_]*` of at
 /// most 50 characters is accepted (the rule `@fedify/mysql` applies).
 pub fn validate_table_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= MAX_TABLE_NAME;
-    if ok {
+    if crate::sql_names::is_sql_identifier(name, MAX_TABLE_NAME) {
         Ok(())
     } else {
         Err(invalid_option(format!(
@@ -437,14 +433,9 @@ impl MysqlBackend {
     }
 }
 
-/// A short, slightly varied pause before `cas` starts over, so that
-/// deadlock victims do not collide again in step.
+/// The pause before `cas` starts over after a deadlock.
 async fn backoff(attempt: u32) {
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()) % 500);
-    let micros = 200 * u64::from(attempt.min(10) + 1) + jitter;
-    tokio::time::sleep(Duration::from_micros(micros)).await;
+    crate::retry::backoff(attempt, Duration::from_micros(200), 10).await
 }
 
 #[async_trait]

@@ -30,10 +30,7 @@ pub fn validate_table_name(name: &str) -> Result<()> {
 }
 
 fn is_identifier(part: &str) -> bool {
-    let mut chars = part.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && part.len() <= MAX_IDENTIFIER
+    crate::sql_names::is_sql_identifier(part, MAX_IDENTIFIER)
 }
 
 /// `"schema"."table"` for a validated name (no quote can occur in it).
