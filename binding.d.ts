@@ -13,10 +13,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeStore {
   static memory(): NativeStore
   static sqlite(path: string, tableName: string, initialized: boolean): NativeStore
-  /** `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster. */
-  static redis(urls: Array<string>, options: RedisOptions): NativeStore
-  static postgres(url: string, options: PostgresOptions): NativeStore
-  static mysql(url: string, options: MysqlOptions): NativeStore
   /** The backend's name, for messages. */
   get backend(): string
   get closed(): boolean
@@ -31,6 +27,10 @@ export declare class NativeStore {
   listPage(prefix: string | undefined | null, cursor: string | undefined | null, limit: number): ListPage | Promise<ListPage>
   dropStorage(): void | Promise<void>
   close(): void | Promise<void>
+  /** `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster. */
+  static redis(urls: Array<string>, options: RedisOptions): NativeStore
+  static postgres(url: string, options: PostgresOptions): NativeStore
+  static mysql(url: string, options: MysqlOptions): NativeStore
 }
 
 /**

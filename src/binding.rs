@@ -187,61 +187,6 @@ impl NativeStore {
         Ok(native(SqliteBackend::new(config).map_err(to_js)?))
     }
 
-    /// `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster.
-    #[cfg(feature = "redis")]
-    #[napi(factory, catch_unwind)]
-    pub fn redis(urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
-        use crate::redis::{RedisBackend, RedisConfig};
-        let mut config = if options.cluster {
-            RedisConfig::cluster(urls)
-        } else {
-            let [url] = <[String; 1]>::try_from(urls).map_err(|_| {
-                to_js(Error::new(
-                    ErrorKind::InvalidOption,
-                    "Redis: one URL, or an array of cluster nodes",
-                ))
-            })?;
-            RedisConfig::standalone(url)
-        };
-        config.key_prefix = options.key_prefix;
-        config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
-        config.response_timeout = if options.response_timeout_ms == 0.0 {
-            None
-        } else {
-            Some(millis("responseTimeout", options.response_timeout_ms)?)
-        };
-        Ok(native(RedisBackend::new(config).map_err(to_js)?))
-    }
-
-    #[cfg(feature = "postgres")]
-    #[napi(factory, catch_unwind)]
-    pub fn postgres(url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
-        use crate::postgres::{PostgresBackend, PostgresConfig};
-        let config = PostgresConfig {
-            table: options.table_name,
-            initialized: options.initialized,
-            unlogged: options.unlogged,
-            max_connections: options.max_connections,
-            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
-            ..PostgresConfig::new(url)
-        };
-        Ok(native(PostgresBackend::new(config).map_err(to_js)?))
-    }
-
-    #[cfg(feature = "mysql")]
-    #[napi(factory, catch_unwind)]
-    pub fn mysql(url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
-        use crate::mysql::{MysqlBackend, MysqlConfig};
-        let config = MysqlConfig {
-            table: options.table_name,
-            initialized: options.initialized,
-            max_connections: options.max_connections,
-            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
-            ..MysqlConfig::new(url)
-        };
-        Ok(native(MysqlBackend::new(config).map_err(to_js)?))
-    }
-
     /// The backend's name, for messages.
     #[napi(getter, catch_unwind)]
     pub fn backend(&self) -> &'static str {
@@ -341,5 +286,71 @@ impl NativeStore {
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
         run(env, async move { store.close().await })
+    }
+}
+
+// napi cannot leave out one method of an `impl` by `cfg`, so the factory
+// of each optional backend has an `impl` block of its own.
+#[cfg(feature = "redis")]
+#[napi]
+impl NativeStore {
+    /// `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster.
+    #[napi(factory, catch_unwind)]
+    pub fn redis(urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
+        use crate::redis::{RedisBackend, RedisConfig};
+        let mut config = if options.cluster {
+            RedisConfig::cluster(urls)
+        } else {
+            let [url] = <[String; 1]>::try_from(urls).map_err(|_| {
+                to_js(Error::new(
+                    ErrorKind::InvalidOption,
+                    "Redis: one URL, or an array of cluster nodes",
+                ))
+            })?;
+            RedisConfig::standalone(url)
+        };
+        config.key_prefix = options.key_prefix;
+        config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
+        config.response_timeout = if options.response_timeout_ms == 0.0 {
+            None
+        } else {
+            Some(millis("responseTimeout", options.response_timeout_ms)?)
+        };
+        Ok(native(RedisBackend::new(config).map_err(to_js)?))
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[napi]
+impl NativeStore {
+    #[napi(factory, catch_unwind)]
+    pub fn postgres(url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
+        use crate::postgres::{PostgresBackend, PostgresConfig};
+        let config = PostgresConfig {
+            table: options.table_name,
+            initialized: options.initialized,
+            unlogged: options.unlogged,
+            max_connections: options.max_connections,
+            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            ..PostgresConfig::new(url)
+        };
+        Ok(native(PostgresBackend::new(config).map_err(to_js)?))
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[napi]
+impl NativeStore {
+    #[napi(factory, catch_unwind)]
+    pub fn mysql(url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
+        use crate::mysql::{MysqlBackend, MysqlConfig};
+        let config = MysqlConfig {
+            table: options.table_name,
+            initialized: options.initialized,
+            max_connections: options.max_connections,
+            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            ..MysqlConfig::new(url)
+        };
+        Ok(native(MysqlBackend::new(config).map_err(to_js)?))
     }
 }
