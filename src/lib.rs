@@ -20,7 +20,7 @@ pub mod postgres;
 mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "mysql", feature = "denokv"))]
+#[cfg(any(feature = "redis", feature = "mysql", feature = "denokv"))]
 mod retry;
 mod sql_names;
 pub mod sqlite;

@@ -18,6 +18,8 @@ pub(super) mod code {
     pub const JSON_DOCUMENT_TOO_DEEP: u16 = 3157;
     /// MariaDB: a CHECK failed, here `json_valid(value)` of its JSON alias.
     pub const CONSTRAINT_FAILED: u16 = 4025;
+    /// The statement is larger than the server's `max_allowed_packet`.
+    pub const NET_PACKET_TOO_LARGE: u16 = 1153;
     pub const CON_COUNT: u16 = 1040;
     pub const DBACCESS_DENIED: u16 = 1044;
     pub const ACCESS_DENIED: u16 = 1045;
@@ -54,7 +56,8 @@ pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
                 code::LOCK_DEADLOCK | code::LOCK_WAIT_TIMEOUT => ErrorKind::Busy,
                 code::INVALID_JSON_TEXT
                 | code::JSON_DOCUMENT_TOO_DEEP
-                | code::CONSTRAINT_FAILED => ErrorKind::InvalidValue,
+                | code::CONSTRAINT_FAILED
+                | code::NET_PACKET_TOO_LARGE => ErrorKind::InvalidValue,
                 code::DATA_TOO_LONG => ErrorKind::InvalidKey,
                 code::CON_COUNT
                 | code::DBACCESS_DENIED
@@ -72,6 +75,9 @@ pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
                      rejects nesting 32 or more levels deep and lone surrogate escapes)"
                 }
                 code::JSON_DOCUMENT_TOO_DEEP => " (MySQL's JSON type nests at most 100 levels)",
+                code::NET_PACKET_TOO_LARGE => {
+                    " (the value is larger than the server's max_allowed_packet; nothing was written)"
+                }
                 _ => "",
             };
             (kind, format!("{}{hint}", db))

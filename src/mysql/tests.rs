@@ -759,6 +759,33 @@ async fn json_the_server_refuses_is_an_invalid_value() {
     b.drop_storage().await.unwrap();
 }
 
+/// A value over the server's max_allowed_packet is a value this server
+/// cannot hold: `InvalidValue`, nothing written, and the pool works on
+/// (the server drops the connection that sent it).
+#[tokio::test]
+async fn a_value_over_max_allowed_packet_is_an_invalid_value() {
+    let Some(url) = url() else { return };
+    let b = MysqlBackend::new(config(&url)).unwrap();
+    let mut conn = raw(&url, None).await;
+    let limit = scalar_i64(&mut conn, "SELECT @@max_allowed_packet".into()).await as usize;
+    let big = format!("\"{}\"", "x".repeat(limit + 1));
+    b.set(&key(&["big"]), "1".into(), None).await.unwrap();
+    let err = b.set(&key(&["big"]), big.clone(), None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidValue, "{}", err.message);
+    assert!(
+        err.message.contains("max_allowed_packet"),
+        "{}",
+        err.message
+    );
+    let err = b
+        .cas(&key(&["big"]), Some("1"), Some(big), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidValue, "{}", err.message);
+    assert_eq!(b.get(&key(&["big"])).await.unwrap().as_deref(), Some("1"));
+    b.drop_storage().await.unwrap();
+}
+
 // ---- connections ----
 
 /// A port on 127.0.0.1 that nothing listens on.

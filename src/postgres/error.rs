@@ -20,6 +20,11 @@ pub(super) fn postgres_error(e: SqlxError, address: &str, connect_timeout_ms: u1
                 // Text or JSON the server cannot hold (checked beforehand
                 // for NUL and lone surrogates; this catches the rest).
                 "22P02" | "22P05" | "22021" => ErrorKind::InvalidValue,
+                // Too large for the server: a key that does not fit the
+                // primary key's index (about 2,700 bytes once compressed),
+                // or a value over jsonb's limits.
+                "54000" if db.message().contains("index row") => ErrorKind::InvalidKey,
+                "54000" => ErrorKind::InvalidValue,
                 // Waiting for a lock failed; trying again may succeed.
                 "40P01" | "40001" | "55P03" => ErrorKind::Busy,
                 _ => ErrorKind::Backend,

@@ -893,10 +893,11 @@ async fn tls_when_the_url_requires_it() {
     b.drop_storage().await.unwrap();
 }
 
-/// A server-side failure keeps PostgreSQL's own explanation, and the store
-/// works on.
+/// A key too long for the primary key's index is a key the backend cannot
+/// hold: `InvalidKey` (a TypeError in JS) with PostgreSQL's own
+/// explanation, nothing written, and the store works on.
 #[tokio::test]
-async fn a_key_too_long_for_the_index_is_a_backend_error() {
+async fn a_key_too_long_for_the_index_is_an_invalid_key() {
     let Some(url) = url() else { return };
     let b = PostgresBackend::new(config(&url)).unwrap();
     // Incompressible text, past the 2,704-byte limit of a B-tree entry.
@@ -910,7 +911,13 @@ async fn a_key_too_long_for_the_index_is_a_backend_error() {
         })
         .collect();
     let err = b.set(&key(&[&long]), "1".into(), None).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Backend, "{err}");
+    assert_eq!(err.kind, ErrorKind::InvalidKey, "{err}");
+    let err = b
+        .cas(&key(&[&long]), None, Some("1".into()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidKey, "{err}");
+    assert_eq!(b.get(&key(&[&long])).await.unwrap(), None);
     assert!(err.message.starts_with("PostgreSQL: "), "{err}");
     assert!(err.message.contains("SQLSTATE 54000"), "{err}");
     b.set(&key(&["short"]), "1".into(), None).await.unwrap();

@@ -8,14 +8,33 @@
 -- ARGV[5]  the new value's TTL in milliseconds, or '' for none
 --
 -- Returns 1 when it swapped, 0 when the live value differs, -1 when the
--- stored value is not JSON, -2 when the expected value cannot be decoded.
--- Redis expires keys itself: an expired key reads as absent.
+-- stored value is not JSON, -2 when the expected value cannot be decoded,
+-- -3 when both are nested deeper than cjson decodes (1000 levels) and
+-- differ as text (the caller then compares them itself, and calls again
+-- with the stored text as the expected one). Redis expires keys itself: an
+-- expired key reads as absent.
 
--- cjson decodes `[]` and `{}` to the same empty table. Giving every array a
--- leading `true` element first makes an array a table with the integer key
--- 1 and an object a table with string keys only, so tables compare exactly.
--- Brackets inside strings are left alone.
-local function tag_arrays(text)
+-- The text made ready for cjson, which gets two things wrong:
+-- - It decodes `[]` and `{}` to the same empty table. Giving every array a
+--   leading `true` element makes an array a table with the integer key 1
+--   and an object a table with string keys only, so tables compare exactly.
+-- - It refuses a lone surrogate escape (`"\ud800"`), which JavaScript
+--   strings may hold. Each is replaced by the three bytes UTF-8 would give
+--   the surrogate (WTF-8): no valid UTF-8 text holds them, so equal strings
+--   stay equal and different ones different. Escaped pairs are left alone.
+-- Brackets and escapes inside strings are told apart from the rest.
+local function surrogate_at(text, i)
+  local hex = string.sub(text, i, i + 3)
+  if string.find(hex, '^%x%x%x%x$') then
+    local unit = tonumber(hex, 16)
+    if unit >= 0xD800 and unit <= 0xDFFF then
+      return unit
+    end
+  end
+  return nil
+end
+
+local function prepare(text)
   local out, n = {}, 0
   local copied, pos = 1, 1
   local in_string = false
@@ -25,7 +44,21 @@ local function tag_arrays(text)
     local c = string.sub(text, i, i)
     if in_string then
       if c == '\\' then
-        pos = i + 2
+        local unit = string.sub(text, i + 1, i + 1) == 'u' and surrogate_at(text, i + 2)
+        local low = unit and unit < 0xDC00 and string.sub(text, i + 6, i + 7) == '\\u'
+          and surrogate_at(text, i + 8)
+        if low and low >= 0xDC00 then
+          pos = i + 12
+        elseif unit then
+          out[n + 1] = string.sub(text, copied, i - 1)
+          out[n + 2] = string.char(0xE0 + math.floor(unit / 4096),
+            0x80 + math.floor(unit / 64) % 64, 0x80 + unit % 64)
+          n = n + 2
+          copied = i + 6
+          pos = i + 6
+        else
+          pos = i + 2
+        end
       else
         in_string = false
         pos = i + 1
@@ -67,12 +100,13 @@ local function same(a, b)
   return true
 end
 
+-- true and the value, or false and whether the text was only too deep.
 local function decode(text)
-  local ok, value = pcall(cjson.decode, tag_arrays(text))
+  local ok, value = pcall(cjson.decode, prepare(text))
   if ok then
     return true, value
   end
-  return false, nil
+  return false, string.find(tostring(value), 'too many nested', 1, true) ~= nil
 end
 
 local current = redis.call('GET', KEYS[1])
@@ -84,12 +118,19 @@ elseif not current then
   return 0
 elseif current ~= ARGV[2] then
   local ok_expected, expected = decode(ARGV[2])
-  if not ok_expected then
+  if not ok_expected and not expected then
     return -2
   end
   local ok_current, stored = decode(current)
-  if not ok_current then
+  if not ok_current and not stored then
     return -1
+  end
+  if not ok_expected or not ok_current then
+    -- Equal values nest equally deep: if only one is too deep, they differ.
+    if ok_expected or ok_current then
+      return 0
+    end
+    return -3
   end
   if not same(stored, expected) then
     return 0

@@ -228,6 +228,14 @@ impl RedisBackend {
 
     /// Runs `op` on the connection; a failure that leaves the connection
     /// unusable (dropped, timed out) makes the next operation reconnect.
+    /// The text stored under the Redis key `key`.
+    async fn get_text(&self, key: &str) -> Result<Option<String>> {
+        let value: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await?;
+        value.map(text_of).transpose()
+    }
+
     async fn run<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
@@ -334,11 +342,7 @@ impl KvBackend for RedisBackend {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
-        let key = self.redis_key(key);
-        let value: Option<Vec<u8>> = self
-            .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
-            .await?;
-        value.map(text_of).transpose()
+        self.get_text(&self.redis_key(key)).await
     }
 
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
@@ -378,25 +382,50 @@ impl KvBackend for RedisBackend {
             (Some(new), Some(Some(ms))) => ("1", new, ms.to_string()),
             (Some(new), None) => ("1", new, String::new()),
         };
-        let mut invocation = CAS_SCRIPT.key(key);
-        invocation
-            .arg(if expected.is_some() { "1" } else { "0" })
-            .arg(expected.unwrap_or(""))
-            .arg(store)
-            .arg(new)
-            .arg(px);
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
-        match outcome {
-            1 => Ok(true),
-            0 => Ok(false),
-            -1 => Err(invalid_data("the stored value is not valid JSON")),
-            _ => Err(Error::new(
-                ErrorKind::InvalidValue,
-                "Redis: the expected value cannot be decoded by Redis's JSON library",
-            )),
+        let mut expected = expected.map(str::to_owned);
+        for attempt in 0.. {
+            let mut invocation = CAS_SCRIPT.key(&key);
+            invocation
+                .arg(if expected.is_some() { "1" } else { "0" })
+                .arg(expected.as_deref().unwrap_or(""))
+                .arg(store)
+                .arg(&new)
+                .arg(&px);
+            let outcome: i64 = self
+                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+                .await?;
+            match outcome {
+                1 => return Ok(true),
+                0 => return Ok(false),
+                -1 => return Err(invalid_data("the stored value is not valid JSON")),
+                -2 => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidValue,
+                        "Redis: the expected value cannot be decoded by Redis's JSON library",
+                    ))
+                }
+                _ => {}
+            }
+            // Both values nest deeper than the script's JSON library reads
+            // (1000 levels) and differ as text: compare them here, and if
+            // they are equal, swap only if the stored text is still the one
+            // compared (the script matches equal texts without decoding).
+            let Some(current) = self.get_text(&key).await? else {
+                return Ok(false);
+            };
+            let wanted = expected.as_deref().expect("only a value is compared");
+            if !crate::json::json_text_equal(&current, wanted)
+                .map_err(|_| invalid_data("the stored value is not valid JSON"))?
+            {
+                return Ok(false);
+            }
+            expected = Some(current);
+            if attempt > 0 {
+                // The text changed under us since: another writer is busy.
+                crate::retry::backoff(attempt, std::time::Duration::from_millis(1), 8).await;
+            }
         }
+        unreachable!("the loop returns")
     }
 
     async fn list_page(

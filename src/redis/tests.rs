@@ -321,6 +321,56 @@ async fn exactly_one_of_20_cas_on_an_absent_key_wins_in_a_cluster() {
     cas_race_on_an_absent_key(Arc::new(b)).await;
 }
 
+/// Values nested deeper than the script's JSON library reads are compared
+/// outside it, and the swap stays atomic: 8 loops of 10 increments of a
+/// counter 1100 levels deep, each expecting its members in another order
+/// than stored, end at exactly 80.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cas_of_values_deeper_than_the_script_reads_stays_atomic() {
+    let Some(url) = shared_url() else { return };
+    let b = Arc::new(RedisBackend::new(config(url)).unwrap());
+    let k = key(&["deep-counter"]);
+    let deep = |n: u32, reversed: bool| {
+        let inner = if reversed {
+            format!("{{\"pad\":0,\"n\":{n}}}")
+        } else {
+            format!("{{\"n\":{n},\"pad\":0}}")
+        };
+        format!("{}{inner}{}", "[".repeat(1100), "]".repeat(1100))
+    };
+    b.set(&k, deep(0, false), None).await.unwrap();
+    let loops: Vec<_> = (0..8)
+        .map(|_| {
+            let (b, k) = (b.clone(), k.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    loop {
+                        let text = b.get(&k).await.unwrap().unwrap();
+                        let n: u32 = text
+                            .trim_matches(['[', ']', '{', '}'])
+                            .split(',')
+                            .find_map(|m| m.strip_prefix("\"n\":"))
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        if b.cas(&k, Some(&deep(n, true)), Some(deep(n + 1, false)), None)
+                            .await
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for l in loops {
+        l.await.unwrap();
+    }
+    assert_eq!(b.get(&k).await.unwrap(), Some(deep(80, false)));
+    b.drop_storage().await.unwrap();
+}
+
 #[tokio::test]
 async fn cas_compares_json_in_the_script() {
     let Some(url) = shared_url() else { return };
@@ -349,6 +399,14 @@ async fn cas_compares_json_in_the_script() {
         (r#""é\n""#, r#""\u00e9\u000a""#, true),
         (r#"{"x":"[\"]"}"#, r#"{ "x" : "[\"]" }"#, true),
         (r#"{"a":1,"a":2}"#, r#"{"a":2}"#, true),
+        // Lone surrogates, which cjson refuses, are code units like others.
+        (r#"{"a":"\ud800","b":1}"#, r#"{"b":1,"a":"\ud800"}"#, true),
+        (r#"["\udc00x"]"#, r#"[ "\udc00x" ]"#, true),
+        (r#""\ud800""#, r#""\udc00""#, false),
+        (r#"["\ud800"]"#, r#"["\ud800\udc00"]"#, false),
+        (r#"["\ud83d\ude00", 1]"#, "[\"😀\",1]", true),
+        (r#"["\\ud800", 1]"#, r#"["\\ud800",1.0]"#, true),
+        (r#"["\\ud800"]"#, r#"["\ud800"]"#, false),
     ];
     for &(stored, expected, equal) in cases {
         b.set(&k, stored.into(), None).await.unwrap();
@@ -368,6 +426,63 @@ async fn cas_compares_json_in_the_script() {
             "{stored} vs {expected}"
         );
     }
+    // cjson decodes 1000 levels: deeper values are unequal to shallower
+    // ones, and two of them are compared outside the script.
+    let deep = |n: usize, inner: &str| format!("{}{inner}{}", "[".repeat(n), "]".repeat(n));
+    b.set(&k, deep(1200, "{\"a\":1,\"b\":2}"), None)
+        .await
+        .unwrap();
+    assert!(!b
+        .cas(&k, Some(&deep(1, "1")), Some("2".into()), None)
+        .await
+        .unwrap());
+    assert!(!b
+        .cas(&k, Some(&deep(1000, "1")), Some("2".into()), None)
+        .await
+        .unwrap());
+    assert!(!b
+        .cas(
+            &k,
+            Some(&deep(1200, "{\"b\":2,\"a\":3}")),
+            Some("2".into()),
+            None
+        )
+        .await
+        .unwrap());
+    assert!(b
+        .cas(
+            &k,
+            Some(&deep(1200, "{\"b\":2,\"a\":1}")),
+            Some("2".into()),
+            None
+        )
+        .await
+        .unwrap());
+    assert_eq!(b.get(&k).await.unwrap().as_deref(), Some("2"));
+    b.set(&k, deep(1200, "{\"a\":1,\"b\":2}"), None)
+        .await
+        .unwrap();
+    assert!(b
+        .cas(
+            &k,
+            Some(&deep(1200, "{\"a\":1,\"b\":2}")),
+            Some("2".into()),
+            None
+        )
+        .await
+        .unwrap());
+    b.set(&k, deep(999, "{\"a\":1,\"b\":2}"), None)
+        .await
+        .unwrap();
+    assert!(b
+        .cas(
+            &k,
+            Some(&deep(999, "{\"b\":2,\"a\":1}")),
+            Some("2".into()),
+            None
+        )
+        .await
+        .unwrap());
     // A stored value that is not JSON cannot be compared.
     let mut r = raw(&url).await;
     redis::cmd("SET")
