@@ -26,6 +26,18 @@ impl Key {
         Key::new(parse_parts(text)?)
     }
 
+    /// The key of a row whose key column holds `text` (the SQLite and
+    /// MySQL layouts), or `None` when no key is stored as that text: not an
+    /// array of well-formed strings, or not exactly what `JSON.stringify`
+    /// writes (`["a", "b"]` with a space, `["\u0061"]`). Such rows were
+    /// written by someone else; `get` never finds them, so `list` skips them
+    /// too (and cannot yield one key twice).
+    pub fn from_stored_json(text: &str) -> Option<Key> {
+        Key::from_json(text)
+            .ok()
+            .filter(|key| key.to_json() == text)
+    }
+
     /// The key as `JSON.stringify(key)` writes it.
     pub fn to_json(&self) -> String {
         encode_parts(&self.0)
@@ -166,6 +178,26 @@ mod tests {
         }
         // A well-formed surrogate pair is fine.
         assert_eq!(Key::from_json(r#"["\ud83d\ude00"]"#).unwrap(), key(&["😀"]));
+    }
+
+    #[test]
+    fn stored_keys_are_exactly_json_stringify() {
+        assert_eq!(Key::from_stored_json(r#"["a","b"]"#), Some(key(&["a", "b"])));
+        assert_eq!(Key::from_stored_json("[\"\\u0000é\"]"), Some(key(&["\0é"])));
+        for foreign in [
+            r#"["a", "b"]"#,
+            r#" ["a"]"#,
+            r#"["\u0061"]"#,
+            r#"["\/"]"#,
+            "[\"\\u00e9\"]",
+            r#"["\u001F"]"#,
+            r#"[]"#,
+            r#"["a",1]"#,
+            r#"["\ud800"]"#,
+            "abc",
+        ] {
+            assert_eq!(Key::from_stored_json(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

@@ -492,11 +492,13 @@ impl KvBackend for SqliteBackend {
             for (text, value) in rows {
                 // A row whose key is not a KvKey was not written by Fedify
                 // or fedikv: it is no entry of this store, and is skipped.
-                let Ok(key) = Key::from_json(&text) else {
+                let Some(key) = Key::from_stored_json(&text) else {
                     continue;
                 };
                 if key.has_prefix(&prefix) {
-                    let value = value?;
+                    let value = value.map_err(|e| {
+                        Error::new(e.kind, format!("{} (under {})", e.message, key.to_json()))
+                    })?;
                     json::validate_stored("SQLite", &key, &value)?;
                     entries.push(Entry { key, value });
                 }

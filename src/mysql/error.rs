@@ -23,6 +23,8 @@ pub(super) mod code {
     pub const CON_COUNT: u16 = 1040;
     pub const DBACCESS_DENIED: u16 = 1044;
     pub const ACCESS_DENIED: u16 = 1045;
+    /// MariaDB: a user that does not exist (or needs another plugin).
+    pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     pub const BAD_DB: u16 = 1049;
     pub const SERVER_SHUTDOWN: u16 = 1053;
     pub const HOST_IS_BLOCKED: u16 = 1129;
@@ -62,6 +64,7 @@ pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
                 code::CON_COUNT
                 | code::DBACCESS_DENIED
                 | code::ACCESS_DENIED
+                | code::ACCESS_DENIED_NO_PASSWORD
                 | code::BAD_DB
                 | code::SERVER_SHUTDOWN
                 | code::HOST_IS_BLOCKED

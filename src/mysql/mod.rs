@@ -552,7 +552,7 @@ impl KvBackend for MysqlBackend {
             let text = text_column(row, 0).map_err(|e| self.error(e))?;
             // A row whose key is not a KvKey was not written by Fedify or
             // fedikv: it is no entry of this store, and is skipped.
-            if let Ok(key) = Key::from_json(&text) {
+            if let Some(key) = Key::from_stored_json(&text) {
                 if key.has_prefix(prefix) {
                     let value = text_column(row, 1).map_err(|e| self.error(e))?;
                     // MariaDB's JSON is LONGTEXT: a table made without the

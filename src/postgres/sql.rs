@@ -79,10 +79,14 @@ impl Sql {
         let columns = "key text[] PRIMARY KEY, value jsonb NOT NULL, \
                        created timestamp with time zone DEFAULT CURRENT_TIMESTAMP, ttl interval";
         // Values leave as text so that one decoder serves; `jsonb`'s text
-        // output is normalised JSON (see `compact_json`).
+        // output is normalised JSON (see `compact_json`). Keys written by
+        // others as arrays of several dimensions, or with a first index
+        // other than 1, are no KvKeys (`get` never finds them, and the
+        // driver cannot decode the former): listings skip them.
         let list = |condition: &str| {
             sql(format!(
-                "SELECT key, value::text FROM {t} WHERE {condition} AND {LIVE} ORDER BY key LIMIT $1"
+                "SELECT key, value::text FROM {t} WHERE {condition} AND {LIVE} \
+                 AND array_ndims(key) = 1 AND array_lower(key, 1) = 1 ORDER BY key LIMIT $1"
             ))
         };
         Sql {

@@ -203,7 +203,10 @@ impl RedisBackend {
                 if let Some(timeout) = config.response_timeout {
                     builder = builder.response_timeout(timeout);
                 }
-                Target::Cluster(builder.build().map_err(|e| bad_url(&urls.join(" "), e))?)
+                // Each URL masked on its own: masking the joined text would
+                // find only the first password.
+                let shown: Vec<String> = urls.iter().map(|u| mask_password(u)).collect();
+                Target::Cluster(builder.build().map_err(|e| bad_url(&shown.join(" "), e))?)
             }
         };
         let place = urls

@@ -550,6 +550,14 @@ fn bad_urls_and_options_are_refused_without_showing_the_password() {
     assert_eq!(err.kind, ErrorKind::InvalidOption);
     let err = RedisBackend::new(RedisConfig::cluster(["redis://a:1", "nope"])).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidOption);
+    // Nodes with different credentials: every password stays hidden.
+    let err = RedisBackend::new(RedisConfig::cluster([
+        "redis://u:hunter1@a:1",
+        "redis://v:hunter2@b:2",
+    ]))
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidOption);
+    assert!(!err.message.contains("hunter"), "{}", err.message);
 
     let mut c = RedisConfig::standalone("redis://127.0.0.1");
     c.key_prefix = "fedify*".into();
