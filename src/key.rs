@@ -182,7 +182,10 @@ mod tests {
 
     #[test]
     fn stored_keys_are_exactly_json_stringify() {
-        assert_eq!(Key::from_stored_json(r#"["a","b"]"#), Some(key(&["a", "b"])));
+        assert_eq!(
+            Key::from_stored_json(r#"["a","b"]"#),
+            Some(key(&["a", "b"]))
+        );
         assert_eq!(Key::from_stored_json("[\"\\u0000é\"]"), Some(key(&["\0é"])));
         for foreign in [
             r#"["a", "b"]"#,
