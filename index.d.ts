@@ -298,8 +298,10 @@ export interface PostgresKvStoreOptions extends ServerKvStoreOptions {
  * (`key text[]`, `value jsonb`, `created timestamptz`, `ttl interval`). `cas`
  * is one atomic statement; `list` pages through the primary key; expired
  * rows are purged in small background batches, never after every write.
- * PostgreSQL cannot hold the character U+0000: a key or value containing it
- * is a `TypeError` and nothing is written.
+ * PostgreSQL cannot hold the character U+0000, nor a lone surrogate in a
+ * value, nor a key too long for its primary key index (about 2,700 bytes
+ * after compression): such a key or value is a `TypeError` and nothing is
+ * written.
  *
  * ```ts
  * const kv = new PostgresKvStore("postgres://user:password@localhost:5432/app");
@@ -327,7 +329,10 @@ export interface MysqlKvStoreOptions extends ServerKvStoreOptions {
  * A store in MySQL 8 or MariaDB 10.11+, in the table layout of
  * `@fedify/mysql` (`key VARCHAR(768)` holding `JSON.stringify(key)`,
  * `value JSON`, `expires DATETIME(6)`). A key longer than 768 characters as
- * JSON text is a `TypeError` (`ERR_FEDIKV_INVALID_KEY`).
+ * JSON text is a `TypeError` (`ERR_FEDIKV_INVALID_KEY`); so is a value the
+ * server refuses (`ERR_FEDIKV_INVALID_VALUE`: on MariaDB, nesting of 32
+ * levels or more and lone surrogates; larger than `max_allowed_packet`).
+ * Nothing is written.
  *
  * ```ts
  * const kv = new MysqlKvStore("mysql://user:password@localhost:3306/app");
