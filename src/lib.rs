@@ -28,6 +28,7 @@ pub mod store;
 pub mod ttl;
 
 mod binding;
+mod boundary_probe;
 
 #[cfg(test)]
 mod conformance;
