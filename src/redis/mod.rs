@@ -451,7 +451,9 @@ impl KvBackend for RedisBackend {
             if let Some(value) = value {
                 // Anything can be stored under a Redis key: pages are
                 // spliced unparsed, so only JSON may pass.
-                let value = text_of(value)?;
+                let value = text_of(value).map_err(|e| {
+                    Error::new(e.kind, format!("{} (under {})", e.message, key.to_json()))
+                })?;
                 crate::json::validate_stored("Redis", &key, &value)?;
                 entries.push(Entry { key, value });
             }
