@@ -43,8 +43,10 @@ export interface TestKvStoreOptions {
   maxValueBytes?: number;
   /**
    * The largest key the store holds, in bytes (in the store's own measure):
-   * a key whose last part is 200 characters shorter must round-trip, and a
-   * larger one must be rejected (by `set` and `cas`) with nothing written.
+   * a key of the test's prefix (under 100 bytes) and one part of
+   * `maxKeyBytes - 200` ASCII characters must round-trip, and a key with a
+   * part longer than the limit, or whose parts add up to more, must be
+   * rejected (by `set` and `cas`) with nothing written.
    * With `errorCodes`, the rejection must be a `TypeError` with the code
    * `ERR_FEDIKV_INVALID_KEY` and a message naming the limit. Unlimited by
    * default.
