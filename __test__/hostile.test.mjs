@@ -11,13 +11,18 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { inspect, promisify } from "node:util";
-import { MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
+import { DenoKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
+import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "fedikv-hostile-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
+// A denokv server of this run, to refuse an access token.
+const denokv = denokvBinary();
+const denokvServer = denokv.skip ? null : await startDenokvServer();
+after(() => denokvServer?.stop());
 
 const hasCode = (code, ErrorClass = Error) => (error) => {
   assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
@@ -299,9 +304,12 @@ describe("secrets", () => {
     ["MysqlKvStore", `mysql://user:${SECRET}@[::1/db`],
     ["RedisKvStore", `redis://user:${SECRET}@[::1`],
     ["RedisKvStore", `redis://user:${SECRET}@127.0.0.1:6379/notadb`],
+    ["DenoKvStore", "http://127.0.0.1:1", { accessToken: SECRET }],
+    ["DenoKvStore", `http://user:${SECRET}@127.0.0.1:1`, { accessToken: "token" }],
   );
   // Servers that refuse the password (Redis has none set here, MariaDB's
-  // root has none, and a user that does not exist), or the database.
+  // root has none, and a user that does not exist), or the database; a
+  // Deno KV access token is a secret too.
   if (!redis.skip) {
     const { host } = new URL(redis.url);
     failures.push(["RedisKvStore", `redis://:${SECRET}@${host}`], ["RedisKvStore", `redis://someone:${SECRET}@${host}`]);
@@ -324,14 +332,15 @@ describe("secrets", () => {
     url.pathname = "/no_such_db_fedikv";
     failures.push(["PostgresKvStore", String(url)]);
   }
-  const CLASSES = { RedisKvStore, PostgresKvStore, MysqlKvStore };
+  if (denokvServer) failures.push(["DenoKvStore", denokvServer.url, { accessToken: SECRET }]);
+  const CLASSES = { RedisKvStore, PostgresKvStore, MysqlKvStore, DenoKvStore };
 
   test("a failed connection or a malformed URL never shows the password: message, String, stack, inspect", async () => {
-    for (const [className, url] of failures) {
+    for (const [className, url, options] of failures) {
       let error;
       let kv;
       try {
-        kv = new CLASSES[className](url, { connectTimeout: 1000 });
+        kv = new CLASSES[className](url, { connectTimeout: 1000, ...options });
         await kv.get(["k"]);
       } catch (e) {
         error = e;
@@ -354,8 +363,8 @@ describe("secrets", () => {
       const fedikv = require(${JSON.stringify(entry)});
       const failures = ${JSON.stringify(failures)};
       (async () => {
-        for (const [className, url] of failures) {
-          const kv = (() => { try { return new fedikv[className](url, { connectTimeout: 1000 }); } catch (e) { console.error(e); console.log(e); } })();
+        for (const [className, url, options] of failures) {
+          const kv = (() => { try { return new fedikv[className](url, { connectTimeout: 1000, ...options }); } catch (e) { console.error(e); console.log(e); } })();
           if (!kv) continue;
           await kv.get(["k"]).catch((e) => { console.error(e); console.log("%o", e); });
           await kv.close();

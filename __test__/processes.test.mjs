@@ -1,6 +1,7 @@
 // Concurrency across processes, on every store that processes can share
-// (a SQLite file, Redis, a Redis Cluster of 3 masters, PostgreSQL,
-// MariaDB), with child processes running support/store-worker.mjs:
+// (a SQLite file, a Deno KV file, a denokv server over KV Connect, Redis, a
+// Redis Cluster of 3 masters, PostgreSQL, MariaDB), with child processes
+// running support/store-worker.mjs:
 // - cas is linearizable: 8 processes × 4 loops × 16 get + cas increments
 //   of one counter end at exactly 512;
 // - of 50 claims cas(key, undefined, id) from 5 processes, fired together,
@@ -25,7 +26,7 @@ import { storeSpecs } from "./support/store-specs.mjs";
 const workerPath = fileURLToPath(new URL("./support/store-worker.mjs", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-procs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const { specs, stop } = await storeSpecs(dir, { stem: "procs", cluster: true, inProcess: true });
+const { specs, stop } = await storeSpecs(dir, { stem: "procs", servers: true, inProcess: true });
 after(stop);
 
 /** Mixed-load size, for `FEDIKV_MIXED_MS=60000` runs by hand. */
@@ -69,13 +70,26 @@ const ms = (milliseconds) => ({ ttl: Temporal.Duration.from({ milliseconds }) })
 
 const IN_PROCESS_CLAIMS = "of 50 concurrent claims in one process on a key whose value has just expired, exactly one wins";
 
-async function claimsInOneProcess(spec) {
+/**
+ * Sets `key` with a TTL of 100 ms and waits until the store no longer sees
+ * it (at once past the TTL, except through KV Connect: within its grace).
+ */
+async function setToExpire(kv, key, graceMs = 0) {
+  await kv.set(key, "old", ms(100));
+  await sleep(200);
+  const deadline = Date.now() + graceMs + 5000;
+  while ((await kv.get(key)) !== undefined) {
+    assert.ok(Date.now() < deadline, "the value expired");
+    await sleep(100);
+  }
+}
+
+async function claimsInOneProcess(spec, graceMs) {
   const kv = openStore(spec);
   const key = ["claim-expired", String(Date.now())];
   try {
     await kv.get(["warm-up"]);
-    await kv.set(key, "old", ms(100));
-    await sleep(200);
+    await setToExpire(kv, key, graceMs);
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => kv.cas(key, undefined, i)));
     assert.equal(results.filter(Boolean).length, 1);
     assert.equal(await kv.get(key), results.indexOf(true));
@@ -89,7 +103,7 @@ async function dropAndClose(kv) {
   await kv.close();
 }
 
-for (const { name, spec, skip } of specs.filter((s) => s.spec?.kind !== "MemoryKvStore" && s.spec?.target !== ":memory:")) {
+for (const { name, spec, skip, graceMs = 0 } of specs.filter((s) => s.spec?.kind !== "MemoryKvStore" && s.spec?.target !== ":memory:")) {
   describe(`across processes: ${name}`, { skip, timeout: 300_000 }, () => {
     after(async () => {
       if (!skip) await dropAndClose(openStore(spec));
@@ -118,10 +132,7 @@ for (const { name, spec, skip } of specs.filter((s) => s.spec?.kind !== "MemoryK
         try {
           const workers = Array.from({ length: 5 }, () => startWorker(spec, "claim", [JSON.stringify(key), 10]));
           await Promise.all(workers.map((w) => w.ready));
-          if (expired) {
-            await kv.set(key, "old", ms(150));
-            await sleep(250);
-          }
+          if (expired) await setToExpire(kv, key, graceMs);
           for (const w of workers) w.go();
           const wins = (await Promise.all(workers.map((w) => w.result))).flatMap((r) => r.wins);
           assert.equal(wins.length, 1, `winners: ${wins}`);
@@ -132,7 +143,7 @@ for (const { name, spec, skip } of specs.filter((s) => s.spec?.kind !== "MemoryK
       });
     }
 
-    test(IN_PROCESS_CLAIMS, () => claimsInOneProcess(spec));
+    test(IN_PROCESS_CLAIMS, () => claimsInOneProcess(spec, graceMs));
 
     test(`mixed load: 4 processes × ${MIXED_MS} ms of random operations, checked against a model`, async () => {
       const kv = openStore(spec);
@@ -140,7 +151,7 @@ for (const { name, spec, skip } of specs.filter((s) => s.spec?.kind !== "MemoryK
       const seed = Number(process.env.FEDIKV_MIXED_SEED ?? Math.floor(Math.random() * 2 ** 31));
       try {
         const outputs = await Promise.all(Array.from({ length: 4 }, (_, worker) => startWorker(spec, "mixed", [
-          JSON.stringify({ ns, worker, seed: seed + worker, ms: MIXED_MS, keys: 12 }),
+          JSON.stringify({ ns, worker, seed: seed + worker, ms: MIXED_MS, keys: 12, graceMs }),
         ], MIXED_MS + 120_000).result));
         const checkedAt = Date.now();
         const MARGIN = 40;

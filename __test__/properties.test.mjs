@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
+import { serialize } from "node:v8";
 import { Temporal } from "@js-temporal/polyfill";
 import fc from "fast-check";
 import { openStore } from "./support/open-store.mjs";
@@ -26,12 +27,16 @@ import { storeSpecs } from "./support/store-specs.mjs";
 
 const SCALE = Math.max(1, Number(process.env.FEDIKV_PROPS_RUNS ?? 1));
 const SEED = process.env.FEDIKV_PROPS_SEED === undefined ? undefined : Number(process.env.FEDIKV_PROPS_SEED);
-const runs = (n) => ({ numRuns: Math.round(n * SCALE), ...(SEED === undefined ? {} : { seed: SEED }) });
+const runs = (n) => ({
+  numRuns: Math.round(n * SCALE),
+  includeErrorInReport: true,
+  ...(SEED === undefined ? {} : { seed: SEED }),
+});
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-props-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const only = new RegExp(process.env.FEDIKV_PROPS_ONLY ?? "");
-const { specs, stop } = await storeSpecs(dir, { stem: "props", cluster: only.test("Cluster"), inProcess: true });
+const { specs, stop } = await storeSpecs(dir, { stem: "props", servers: only.test("Cluster") || only.test("KV Connect"), inProcess: true });
 after(stop);
 
 // ---------------------------------------------------------------- the model
@@ -108,6 +113,11 @@ function keyOutcome(kind, key) {
     if (bytes > 2600) return new Set(["ok", "ERR_FEDIKV_INVALID_KEY"]);
   }
   if (kind === "mysql" && [...JSON.stringify(key)].length > 768) return "ERR_FEDIKV_INVALID_KEY";
+  if (kind === "denokv") {
+    // Deno KV's 2 KiB: each part's UTF-8 bytes plus two, a NUL counting twice.
+    const bytes = key.reduce((sum, part) => sum + utf8(part) + 2 + part.split("\0").length - 1, 0);
+    if (bytes > 2048) return "ERR_FEDIKV_INVALID_KEY";
+  }
   return "ok";
 }
 
@@ -119,6 +129,15 @@ function valueOutcome(kind, value) {
   }
   if (kind === "mysql" && (depth(model(value)) >= 32 || texts.some((s) => !s.isWellFormed()))) {
     return "ERR_FEDIKV_INVALID_VALUE";
+  }
+  if (kind === "denokv") {
+    // fedikv's V8 serializer nests 256 levels; then Deno KV's 64 KiB of V8
+    // serialization, as Node's own serializer measures it (near the limit
+    // the two might differ by a few bytes).
+    if (depth(model(value)) > 256) return "ERR_FEDIKV_INVALID_VALUE";
+    const bytes = serialize(model(value)).length;
+    if (bytes > 65536 + 64) return "ERR_FEDIKV_INVALID_VALUE";
+    if (bytes > 65536 - 64) return new Set(["ok", "ERR_FEDIKV_INVALID_VALUE"]);
   }
   return "ok";
 }
@@ -282,7 +301,7 @@ async function rawKeyReader(spec) {
   return null;
 }
 
-for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name))) {
+for (const { name, kind, spec, skip, graceMs = 0 } of specs.filter((s) => only.test(s.name))) {
   describe(`properties: ${name}`, { skip, timeout: 300_000 }, () => {
     let kv;
     let raw = null;
@@ -327,11 +346,12 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
           if (raw) assert.equal(await raw.read(JSON.stringify(key)), JSON.stringify(key), "the key column holds JSON.stringify(key)");
 
           const expected = isTooLong(duration) ? "ERR_FEDIKV_INVALID_TTL" : valueOutcome(kind, v);
-          assert.equal(await outcomeOf(() => kv.set(key, v, options)), expected, "set");
-          if (expected !== "ok") {
+          const written = await outcomeOf(() => kv.set(key, v, options));
+          assert.ok(allows(expected, written), `set: ${written}`);
+          if (written !== "ok") {
             assert.equal(await kv.get(key), "before", "a refused set leaves the old value");
             assert.deepEqual(await listed(kv, home), [{ key, value: "before" }]);
-            assert.equal(await outcomeOf(() => kv.cas(key, "before", v, options)), expected, "cas");
+            assert.equal(await outcomeOf(() => kv.cas(key, "before", v, options)), written, "cas");
             assert.equal(await kv.get(key), "before", "a refused cas leaves the old value");
             await kv.delete(key);
             return;
@@ -345,9 +365,10 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
           const nextExpected = valueOutcome(kind, next);
           const other = isDeepStrictEqual(stored, model("something else")) ? 0 : "something else";
           const mismatch = await outcomeOf(async () => assert.equal(await kv.cas(key, other, next), false));
-          assert.ok(mismatch === "ok" || mismatch === nextExpected, `cas with a different expected value: ${mismatch}`);
-          assert.equal(await outcomeOf(() => kv.cas(key, reordered(stored), next, options)), nextExpected, "cas refusal");
-          if (nextExpected === "ok") {
+          assert.ok(mismatch === "ok" || allows(nextExpected, mismatch), `cas with a different expected value: ${mismatch}`);
+          const swapped = await outcomeOf(() => kv.cas(key, reordered(stored), next, options));
+          assert.ok(allows(nextExpected, swapped), `cas: ${swapped}`);
+          if (swapped === "ok") {
             assertJson(await kv.get(key), model(next), "cas swapped");
             assert.equal(await kv.cas(key, undefined, "x"), false, "a present key is not absent");
           } else {
@@ -387,9 +408,11 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
 
     test("sequences of set, get, delete, cas and list agree with a model of the store", async () => {
       // A few related keys (a key, its children, a sibling), operations on
-      // them in random order, every result checked against a Map.
+      // them in random order, every result checked against a Map. (A TTL
+      // of zero expires at once, except where expiry may come late.)
+      const ttlName = fc.constantFrom(...(graceMs > 0 ? ["none", "long"] : ["none", "long", "zero"]));
       const op = fc.oneof(
-        fc.record({ op: fc.constant("set"), k: fc.nat(5), v: value, ttl: fc.constantFrom("none", "long", "zero") }),
+        fc.record({ op: fc.constant("set"), k: fc.nat(5), v: value, ttl: ttlName }),
         fc.record({ op: fc.constant("get"), k: fc.nat(5) }),
         fc.record({ op: fc.constant("delete"), k: fc.nat(5) }),
         fc.record({
@@ -398,7 +421,7 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
           expect: fc.constantFrom("current", "absent", "other"),
           other: shallowValue,
           v: fc.option(value, { nil: undefined, freq: 5 }),
-          ttl: fc.constantFrom("none", "long", "zero"),
+          ttl: ttlName,
         }),
         fc.record({ op: fc.constant("list"), p: fc.nat(3) }),
       );
@@ -420,9 +443,9 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
             const options = TTLS[step.ttl];
             const where = `${step.op} ${JSON.stringify(k)}`;
             if (step.op === "set") {
-              const expected = valueOutcome(kind, step.v);
-              assert.equal(await outcomeOf(() => kv.set(k, step.v, options)), expected, where);
-              if (expected === "ok") put(k, step.v, step.ttl);
+              const result = await outcomeOf(() => kv.set(k, step.v, options));
+              assert.ok(allows(valueOutcome(kind, step.v), result), `${where}: ${result}`);
+              if (result === "ok") put(k, step.v, step.ttl);
             } else if (step.op === "get") {
               assert.deepEqual(await kv.get(k), live(k), where);
             } else if (step.op === "delete") {
@@ -441,12 +464,13 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
                 const swapped = await kv.cas(k, expectedValue, step.v, options);
                 assert.equal(swapped, matches, `${where}: cas answered ${swapped}`);
               });
-              if (refusal === "ok") {
-                assert.equal(result, "ok", where);
+              if (result === "ok") {
+                // A value the store cannot hold is refused, unless no swap
+                // happened (the server never had to take it).
+                assert.ok(allows(refusal, "ok") || !matches, `${where}: swapped in a value it cannot hold`);
                 if (matches) put(k, step.v, step.ttl);
               } else {
-                // Refused before anything is compared, or no swap at all.
-                assert.ok(result === refusal || (result === "ok" && !matches), `${where}: ${result}`);
+                assert.ok(allows(refusal, result), `${where}: ${result}`);
               }
             } else {
               const prefix = prefixes[step.p];
@@ -488,11 +512,15 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
             const elapsedBefore = before - written;
             for (const [i, e] of entries.entries()) {
               if (e.ms > elapsedAfter + 30) assert.equal(got[i], i, `${e.ms} ms TTL gone after ${elapsedBefore} ms`);
-              if (e.ms < elapsedBefore - 30) assert.equal(got[i], undefined, `${e.ms} ms TTL alive after ${elapsedBefore} ms`);
+              if (e.ms < elapsedBefore - 30 - graceMs) assert.equal(got[i], undefined, `${e.ms} ms TTL alive after ${elapsedBefore} ms`);
             }
             await sleep(40);
           }
           await sleep(Math.max(0, 460 - (performance.now() - started)));
+          // Where expiry may come late, within the store's grace.
+          while (graceMs > 0 && (await listed(kv, home)).length > 0 && performance.now() - started < 500 + graceMs) {
+            await sleep(100);
+          }
           assert.deepEqual(await listed(kv, home), [], "list shows no expired entry");
         }),
         // Each run takes half a second: report the first failure as it is.
@@ -511,9 +539,9 @@ for (const { name, kind, spec, skip } of specs.filter((s) => only.test(s.name)))
       ];
       for (const [label, v] of cases) {
         const key = [ns, "edge", label];
-        const expected = valueOutcome(kind, v);
-        assert.equal(await outcomeOf(() => kv.set(key, v)), expected, label);
-        if (expected !== "ok") {
+        const written = await outcomeOf(() => kv.set(key, v));
+        assert.ok(allows(valueOutcome(kind, v), written), `${label}: ${written}`);
+        if (written !== "ok") {
           assert.equal(await kv.get(key), undefined, `${label}: nothing written`);
           continue;
         }

@@ -1,20 +1,24 @@
-// The stores that the reliability tests (processes, properties, hostile
-// data) run on, as plain descriptions that child processes can open too
-// (see open-store.mjs). Server stores are skips with a reason when their
-// server is unreachable (failures under CI=true, see servers.mjs); each
-// description has a table or key prefix of its own.
+// The stores that the reliability tests (processes, properties) run on, as
+// plain descriptions that child processes can open too (see
+// open-store.mjs). Server stores are skips with a reason when their server
+// is unreachable (failures under CI=true, see servers.mjs); each
+// description has a table, key prefix, file or server of its own.
 import { join } from "node:path";
+import { DenoKvStore } from "fedikv";
+import { denokvBinary, startDenokvServer } from "./denokv-server.mjs";
 import { startRedisCluster } from "./redis-cluster.mjs";
 import { server, uniqueName } from "./servers.mjs";
 
 /**
- * `{ specs, stop }`: `specs` are `{ name, kind, spec, skip }` for every store
- * several processes can share (a SQLite file in `dir`, Redis, PostgreSQL,
- * MariaDB, and with `cluster` a Redis Cluster of 3 masters started here),
- * plus with `inProcess` the stores only one process can see (memory, SQLite
- * :memory:). `stop()` stops the cluster.
+ * `{ specs, stop }`: `specs` are `{ name, kind, spec, skip, graceMs }` for
+ * every store several processes can share (a SQLite file and a Deno KV file
+ * in `dir`, Redis, PostgreSQL, MariaDB, and with `servers` a Redis Cluster
+ * of 3 masters and a denokv server started here), plus with `inProcess`
+ * the stores only one process can see (memory, SQLite :memory:).
+ * `graceMs` is how late the store may notice an expiry (KV Connect's
+ * documented grace; 0 elsewhere). `stop()` stops what was started.
  */
-export async function storeSpecs(dir, { stem, cluster = false, inProcess = false }) {
+export async function storeSpecs(dir, { stem, servers = false, inProcess = false }) {
   const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
   const name = uniqueName(stem);
   const specs = [];
@@ -31,14 +35,15 @@ export async function storeSpecs(dir, { stem, cluster = false, inProcess = false
       spec: { kind: "RedisKvStore", target: redis.url, options: { keyPrefix: `${name}::` } },
     },
   );
-  let stop = () => {};
-  if (cluster) {
+  const stops = [];
+  const stop = () => stops.forEach((stopOne) => stopOne());
+  if (servers) {
     const label = "RedisKvStore (Cluster of 3 masters)";
     if (redis.skip) {
       specs.push({ name: label, kind: "redis", skip: redis.skip });
     } else {
       const started = await startRedisCluster({ masters: 3 });
-      stop = started.stop;
+      stops.push(started.stop);
       specs.push({
         name: label,
         kind: "redis",
@@ -60,5 +65,29 @@ export async function storeSpecs(dir, { stem, cluster = false, inProcess = false
       spec: { kind: "MysqlKvStore", target: mysql.url, options: { tableName: name } },
     },
   );
+  specs.push({
+    name: "DenoKvStore (file)",
+    kind: "denokv",
+    spec: { kind: "DenoKvStore", target: join(dir, `${name}.sqlite3`) },
+  });
+  if (servers) {
+    const label = "DenoKvStore (KV Connect, denokv 0.14)";
+    const denokv = denokvBinary();
+    if (denokv.skip) {
+      specs.push({ name: label, kind: "denokv", skip: denokv.skip });
+    } else {
+      // A clock of entries expiring every 250 ms wakes denokv's collector
+      // about every second (see denokv-server.mjs): expired entries go in
+      // seconds, though the tests allow the whole documented grace.
+      const started = await startDenokvServer({ clock: { everyMs: 250, forMs: 15 * 60_000 } });
+      stops.push(started.stop);
+      specs.push({
+        name: label,
+        kind: "denokv",
+        graceMs: DenoKvStore.kvConnectExpiryGraceMs,
+        spec: { kind: "DenoKvStore", target: started.url, options: { accessToken: started.accessToken } },
+      });
+    }
+  }
   return { specs, stop };
 }

@@ -59,13 +59,14 @@ function random(seed) {
  * Random set/get/delete/cas/list on this worker's own keys (under
  * [ns, "w" + worker]) for `ms` milliseconds, each result checked against a
  * model of those keys; short TTLs are checked only where the answer is
- * certain (a margin either side of the expiry). Besides, every 8th step
+ * certain (a margin either side of the expiry, and after it the store's
+ * `graceMs`, KV Connect's). Besides, every 8th step
  * increments the shared [ns, "counter"] of all workers with get + cas, and
  * every 16th claims the next of the shared keys [ns, "claims", n] with
  * cas(key, undefined, worker). Prints the model, the increments and the
  * claims won, for the parent to check the final state against.
  */
-async function mixed({ ns, worker, seed, ms, keys: keyCount }) {
+async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
   const rand = random(seed);
   const pick = (list) => list[Math.floor(rand() * list.length)];
   const MARGIN = 40;
@@ -95,7 +96,7 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount }) {
     const entry = model.get(JSON.stringify(k));
     if (entry === undefined) return ["absent"];
     if (at.end < entry.earliest - MARGIN) return ["present", entry];
-    if (at.start > entry.latest + MARGIN) return ["absent"];
+    if (at.start > entry.latest + graceMs + MARGIN) return ["absent"];
     return ["unsure", entry];
   };
   const write = (k, value, ttlMs, start, end) => {

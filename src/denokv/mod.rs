@@ -254,7 +254,7 @@ impl DenoKvBackend {
 /// The V8 serialization of a JSON value, refused over Deno KV's limit.
 fn encode_value(json: &str) -> Result<Vec<u8>> {
     let bytes = v8::json_to_v8(json)
-        .map_err(|e| Error::invalid_value(format!("the value is not valid JSON text ({e})")))?;
+        .map_err(|e| Error::invalid_value(format!("Deno KV: the value cannot be written ({e})")))?;
     if bytes.len() > MAX_VALUE_BYTES {
         return Err(Error::invalid_value(format!(
             "Deno KV: the value is {} bytes long serialized, and Deno KV allows at most \
