@@ -50,6 +50,8 @@ export interface MysqlOptions {
   initialized: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /** Options of `NativeStore.postgres`. */
@@ -59,6 +61,8 @@ export interface PostgresOptions {
   unlogged: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /** Options of `NativeStore.redis`. */

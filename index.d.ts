@@ -227,6 +227,19 @@ export interface ServerKvStoreOptions {
    * again. `5000` by default.
    */
   readonly connectTimeout?: number;
+  /**
+   * How long an operation may wait for the server's answers once it has a
+   * connection, in milliseconds; `0` waits forever. A server that stops
+   * answering (paused, overloaded, a network that drops packets) fails the
+   * operation with `ERR_FEDIKV_CONNECTION` after this long instead of
+   * hanging it; the connection is closed and the next operation makes a new
+   * one. A write cut off this way may or may not have been applied.
+   * Every operation settles within `connectTimeout + responseTimeout`.
+   * `5000` by default for Redis (per command), `10000` for PostgreSQL and
+   * MySQL (their statements may rightly wait for other writers' row locks;
+   * `initialize()` and `drop()` run under it too).
+   */
+  readonly responseTimeout?: number;
 }
 
 /** Options of {@link RedisKvStore}. */
@@ -237,11 +250,6 @@ export interface RedisKvStoreOptions extends ServerKvStoreOptions {
    * `* ? [ ] \`; it must not be empty.
    */
   readonly keyPrefix?: string;
-  /**
-   * How long one command may wait for its answer, in milliseconds; `0`
-   * waits forever. `5000` by default.
-   */
-  readonly responseTimeout?: number;
 }
 
 /**

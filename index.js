@@ -390,6 +390,8 @@ function sqlServerOptions(opts, className, defaultTable) {
     initialized: booleanOption(opts, 'initialized', false, className),
     maxConnections: numberOption(opts, 'maxConnections', 10, className, { min: 1, integer: true }),
     connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, className, { min: 1 }),
+    // Longer than Redis's: a statement may rightly wait for other writers' row locks.
+    responseTimeoutMs: numberOption(opts, 'responseTimeout', 10000, className, { min: 0 }),
   }
 }
 

@@ -127,6 +127,8 @@ pub struct PostgresOptions {
     pub unlogged: bool,
     pub max_connections: u32,
     pub connect_timeout_ms: f64,
+    /// 0 waits forever.
+    pub response_timeout_ms: f64,
 }
 
 /// Options of `NativeStore.mysql`.
@@ -137,6 +139,8 @@ pub struct MysqlOptions {
     pub initialized: bool,
     pub max_connections: u32,
     pub connect_timeout_ms: f64,
+    /// 0 waits forever.
+    pub response_timeout_ms: f64,
 }
 
 /// A positive number of milliseconds as a duration (`index.js` checks the
@@ -152,6 +156,16 @@ fn millis(name: &str, ms: f64) -> napi::Result<std::time::Duration> {
                 format!("{name} must be a positive number of milliseconds, not {ms}"),
             ))
         })
+}
+
+/// A response timeout: 0 means none (wait forever).
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+fn optional_millis(name: &str, ms: f64) -> napi::Result<Option<std::time::Duration>> {
+    if ms == 0.0 {
+        Ok(None)
+    } else {
+        millis(name, ms).map(Some)
+    }
 }
 
 fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
@@ -311,11 +325,7 @@ impl NativeStore {
         };
         config.key_prefix = options.key_prefix;
         config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
-        config.response_timeout = if options.response_timeout_ms == 0.0 {
-            None
-        } else {
-            Some(millis("responseTimeout", options.response_timeout_ms)?)
-        };
+        config.response_timeout = optional_millis("responseTimeout", options.response_timeout_ms)?;
         Ok(native(RedisBackend::new(config).map_err(to_js)?))
     }
 }
@@ -332,6 +342,7 @@ impl NativeStore {
             unlogged: options.unlogged,
             max_connections: options.max_connections,
             connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
             ..PostgresConfig::new(url)
         };
         Ok(native(PostgresBackend::new(config).map_err(to_js)?))
@@ -349,6 +360,7 @@ impl NativeStore {
             initialized: options.initialized,
             max_connections: options.max_connections,
             connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
             ..MysqlConfig::new(url)
         };
         Ok(native(MysqlBackend::new(config).map_err(to_js)?))

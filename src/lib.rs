@@ -20,6 +20,8 @@ pub mod postgres;
 mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+mod response_timeout;
 #[cfg(any(feature = "mysql", feature = "denokv"))]
 mod retry;
 mod sql_names;

@@ -103,6 +103,16 @@ impl Connector {
         }
     }
 
+    /// Where to, for messages.
+    pub(super) fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// The longest an operation may take, connecting included.
+    pub(super) fn operation_limit(&self) -> Option<Duration> {
+        crate::response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

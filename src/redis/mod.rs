@@ -24,6 +24,7 @@ use crate::backend::{Entry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
+use crate::response_timeout::{self, Limit};
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
@@ -228,17 +229,32 @@ impl RedisBackend {
 
     /// Runs `op` on the connection; a failure that leaves the connection
     /// unusable (dropped, timed out) makes the next operation reconnect.
+    /// Each command has the response timeout; the whole operation (several
+    /// commands, the Cluster client's retries) at most the connect timeout
+    /// plus the response timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (generation, conn) = self.connector.get().await?;
-        op(conn).await.map_err(|e| {
-            if e.is_unrecoverable_error() || e.is_timeout() {
+        let (limit, place) = (self.connector.operation_limit(), self.connector.place());
+        let mut used = None;
+        let work = async {
+            let (generation, conn) = self.connector.get().await?;
+            used = Some(generation);
+            op(conn).await.map_err(|e| {
+                if e.is_unrecoverable_error() || e.is_timeout() {
+                    self.connector.forget(generation);
+                }
+                redis_error(e)
+            })
+        };
+        let outcome = response_timeout::within(limit, work).await;
+        outcome.unwrap_or_else(|| {
+            if let Some(generation) = used {
                 self.connector.forget(generation);
             }
-            redis_error(e)
+            Err(response_timeout::no_answer("Redis", place, Limit::Operation(limit)))
         })
     }
 }
