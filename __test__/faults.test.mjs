@@ -14,10 +14,14 @@
 // Reliability table comes from them.
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
-import { MysqlKvStore, PostgresKvStore, RedisKvStore } from "fedikv";
+import { fileURLToPath } from "node:url";
 import { missingBinaries, startMariadb, startPostgres, startRedis } from "./support/own-servers.mjs";
 import { sleep, startLoad, summarize } from "./support/load.mjs";
+import { openStore } from "./support/open-store.mjs";
 
 const CONNECT_TIMEOUT = 1000;
 const RESPONSE_TIMEOUT = 1000;
@@ -45,21 +49,62 @@ const BACKENDS = [
     name: "Redis (appendfsync always)",
     binaries: ["redis"],
     start: () => startRedis({ appendonly: true, password: "redis-secret" }),
-    open: (server, prefix) => new RedisKvStore(server.url, { ...OPTIONS, keyPrefix: `${prefix}::` }),
+    spec: (server, name) => ({ kind: "RedisKvStore", target: server.url, options: { ...OPTIONS, keyPrefix: `${name}::` } }),
   },
   {
     name: "PostgreSQL",
     binaries: ["postgres"],
     start: () => startPostgres(),
-    open: (server, prefix) => new PostgresKvStore(server.url, { ...OPTIONS, tableName: prefix }),
+    spec: (server, name) => ({ kind: "PostgresKvStore", target: server.url, options: { ...OPTIONS, tableName: name } }),
   },
   {
     name: "MariaDB",
     binaries: ["mariadb"],
     start: () => startMariadb(),
-    open: (server, prefix) => new MysqlKvStore(server.url, { ...OPTIONS, tableName: prefix }),
+    spec: (server, name) => ({ kind: "MysqlKvStore", target: server.url, options: { ...OPTIONS, tableName: name } }),
   },
 ];
+
+const CLOSE_SCRIPT = fileURLToPath(new URL("./support/close-in-flight.mjs", import.meta.url));
+const IN_FLIGHT = 100;
+
+/**
+ * Runs close-in-flight.mjs on `spec`; `pause` stops the server once the
+ * child is connected, so that its operations hang when close() is called.
+ * Resolves to the child's report, with how long it took to exit.
+ */
+async function closeInFlight(server, spec, { pause }) {
+  const child = spawn(process.execPath, [CLOSE_SCRIPT, JSON.stringify(spec), String(IN_FLIGHT)], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = once(child, "exit");
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const nextLine = async (ms) => {
+    const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer from the child in ${ms} ms; stderr: ${stderr}`)), ms).unref());
+    const { value } = await Promise.race([lines.next(), timer]);
+    return value;
+  };
+  let paused = false;
+  try {
+    assert.equal(await nextLine(20_000), "ready", stderr);
+    if (pause) {
+      server.pause();
+      paused = true;
+    }
+    const started = performance.now();
+    child.stdin.end("go\n");
+    const report = JSON.parse(await nextLine(BOUND + 5000));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    const [code, signal] = await exited;
+    clearTimeout(timer);
+    report.exitedAfterMs = Math.round(performance.now() - started);
+    report.exit = signal ?? code;
+    return report;
+  } finally {
+    if (paused) server.resume();
+    child.kill("SIGKILL");
+  }
+}
 
 /** Runs the load around `fault` and checks and reports what happened. */
 async function underLoad(t, kv, { fault, persistent }) {
@@ -116,7 +161,7 @@ for (const backend of BACKENDS) {
     });
 
     test("kill -9 and restart: fast failures, recovery, no acknowledged write lost", { timeout: 60_000 }, async (t) => {
-      const kv = backend.open(server, "fault_kill");
+      const kv = openStore(backend.spec(server, "fault_kill"));
       try {
         await underLoad(t, kv, {
           persistent: true,
@@ -134,7 +179,7 @@ for (const backend of BACKENDS) {
     });
 
     test(`SIGSTOP for ${PAUSE_MS} ms (longer than the connect timeout), then SIGCONT`, { timeout: 60_000 }, async (t) => {
-      const kv = backend.open(server, "fault_pause");
+      const kv = openStore(backend.spec(server, "fault_pause"));
       try {
         await underLoad(t, kv, {
           persistent: false,
@@ -153,5 +198,30 @@ for (const backend of BACKENDS) {
         await kv.close();
       }
     });
+
+    for (const pause of [false, true]) {
+      const when = pause ? "on a paused server (SIGSTOP)" : "";
+      test(`close() with ${IN_FLIGHT} operations in flight ${when}: each settles, the process exits`, { timeout: 60_000 }, async (t) => {
+        const spec = backend.spec(server, pause ? "close_paused" : "close_running");
+        const report = await closeInFlight(server, spec, { pause });
+        t.diagnostic(JSON.stringify(report));
+        assert.equal(report.exit, 0, `the child exited with ${report.exit}`);
+        assert.deepEqual(report.unhandled, []);
+        assert.equal(report.settled, IN_FLIGHT, "every operation settled");
+        assert.equal(report.closed, "fulfilled", report.closeError);
+        for (const code of report.codes) assert.ok(["ERR_FEDIKV_CLOSED", "ERR_FEDIKV_CONNECTION"].includes(code), `rejected with ${code}: ${report.messages}`);
+        assert.ok(report.elapsedMs <= BOUND, `settling took ${report.elapsedMs} ms (bound ${BOUND})`);
+        if (pause) assert.ok(report.fulfilled < IN_FLIGHT, "the pause was felt");
+        // Writes that resolved are there: none was lost silently.
+        const kv = openStore(spec);
+        try {
+          for (const i of report.ackedSets) assert.deepEqual(await kv.get(["inflight", String(i)]), { i });
+          t.diagnostic(`acknowledged writes checked: ${report.ackedSets.length}`);
+        } finally {
+          await kv.drop().catch(() => {});
+          await kv.close();
+        }
+      });
+    }
   });
 }
