@@ -8,21 +8,22 @@ import { isDeepStrictEqual } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
- * Starts `clients` loops on `kv` under the key prefix `[prefix]`.
- * `keyOf(client, n)` may choose the keys (e.g. to put them on given Redis
- * Cluster slots); by default `[prefix, "c<client>", "<n>"]`.
- * Returns `{ stop(), ops, acked }`: `stop()` ends the loops and resolves
- * once every operation in flight has settled.
+ * Starts `clients` loops on `kv` under the key prefix `[prefix]`. Client
+ * `c` writes `[prefix, ...partsOf(c), "c<c>", "<n>"]` and counts in
+ * `[prefix, ...partsOf(c), "counter<c>"]`; `partsOf` (none by default) can
+ * pin a client's keys, e.g. to one Redis Cluster node with a hash tag.
+ * Returns `{ stop(), ops, acked, wrongReads }`: `stop()` ends the loops and
+ * resolves once every operation in flight has settled.
  */
-export function startLoad(kv, { prefix, clients = 4, pauseMs = 5, keyOf } = {}) {
+export function startLoad(kv, { prefix, clients = 4, pauseMs = 5, partsOf = () => [] } = {}) {
   const ops = [];
   const acked = new Map();
   const wrongReads = [];
   let running = true;
-  const key = keyOf ?? ((client, n) => [prefix, `c${client}`, String(n)]);
+  const key = (client, n) => [prefix, ...partsOf(client), `c${client}`, String(n)];
 
-  async function timed(client, op, call) {
-    const record = { client, op, start: performance.now(), end: null, ok: false, code: null, message: null };
+  async function timed(client, op, key, call) {
+    const record = { client, op, key, start: performance.now(), end: null, ok: false, code: null, message: null };
     ops.push(record);
     try {
       const result = await call();
@@ -39,30 +40,30 @@ export function startLoad(kv, { prefix, clients = 4, pauseMs = 5, keyOf } = {}) 
 
   async function client(c) {
     const mine = [];
-    const counterKey = [prefix, `counter${c}`];
+    const counterKey = [prefix, ...partsOf(c), `counter${c}`];
     let counter;
     for (let n = 0; running; n++) {
       const step = n % 3;
       if (step === 0) {
         const k = key(c, n);
         const value = { client: c, n, text: "x".repeat(64) };
-        const done = await timed(c, "set", () => kv.set(k, value));
+        const done = await timed(c, "set", k, () => kv.set(k, value));
         if (done.ok) {
           acked.set(JSON.stringify(k), value);
           mine.push(k);
         }
       } else if (step === 1 && mine.length > 0) {
         const k = mine[Math.floor(Math.random() * mine.length)];
-        const done = await timed(c, "get", () => kv.get(k));
+        const done = await timed(c, "get", k, () => kv.get(k));
         if (done.ok && !isDeepStrictEqual(done.result, acked.get(JSON.stringify(k)))) {
           wrongReads.push({ key: k, got: done.result });
         }
       } else {
         if (counter === undefined) {
-          const read = await timed(c, "get", () => kv.get(counterKey));
+          const read = await timed(c, "get", counterKey, () => kv.get(counterKey));
           if (read.ok) counter = read.result ?? 0;
         } else {
-          const done = await timed(c, "cas", () => kv.cas(counterKey, counter === 0 ? undefined : counter, counter + 1));
+          const done = await timed(c, "cas", counterKey, () => kv.cas(counterKey, counter === 0 ? undefined : counter, counter + 1));
           // A cas that failed (or timed out, perhaps after it was applied)
           // leaves the counter unknown: read it again next time.
           counter = done.ok && done.result ? counter + 1 : undefined;
