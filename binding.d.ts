@@ -72,4 +72,11 @@ export interface RedisOptions {
   connectTimeoutMs: number
   /** 0 waits forever. */
   responseTimeoutMs: number
+  /**
+   * PEM text: CAs to trust instead of the system's, a client
+   * certificate and its key (for `rediss://`).
+   */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
 }

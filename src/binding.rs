@@ -116,6 +116,11 @@ pub struct RedisOptions {
     pub connect_timeout_ms: f64,
     /// 0 waits forever.
     pub response_timeout_ms: f64,
+    /// PEM text: CAs to trust instead of the system's, a client
+    /// certificate and its key (for `rediss://`).
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 /// Options of `NativeStore.postgres`.
@@ -326,6 +331,11 @@ impl NativeStore {
         config.key_prefix = options.key_prefix;
         config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
         config.response_timeout = optional_millis("responseTimeout", options.response_timeout_ms)?;
+        config.tls = crate::redis::RedisTls {
+            ca: options.tls_ca,
+            cert: options.tls_cert,
+            key: options.tls_key,
+        };
         Ok(native(RedisBackend::new(config).map_err(to_js)?))
     }
 }

@@ -156,6 +156,7 @@ fn connect_options(url: &str) -> Result<MySqlConnectOptions> {
     }
     let options = MySqlConnectOptions::from_url(&parsed)
         .map_err(|e| invalid_option(format!("the URL is not valid ({e})")))?;
+    crate::certificate_files::check("MySQL", &parsed)?;
     // sqlx sets every session to UTC by default; @fedify/mysql leaves the
     // server's default, and `expires` is wall-clock time in the session's
     // zone, so fedikv leaves it too (unless the URL asks for a zone).
@@ -356,10 +357,11 @@ impl MysqlBackend {
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| self.error(e))?;
-            match raw_sql(self.sql.create_index.clone()).execute(&mut *conn).await {
-                Err(e) if error_number(&e) != Some(code::DUP_KEYNAME) => {
-                    return Err(self.error(e))
-                }
+            match raw_sql(self.sql.create_index.clone())
+                .execute(&mut *conn)
+                .await
+            {
+                Err(e) if error_number(&e) != Some(code::DUP_KEYNAME) => return Err(self.error(e)),
                 _ => {}
             }
             self.initialized.store(true, Ordering::Release);

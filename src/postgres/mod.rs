@@ -36,8 +36,6 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::Url;
 use sqlx_postgres::types::PgInterval;
-#[cfg(not(feature = "postgres-tls"))]
-use sqlx_postgres::PgSslMode;
 use sqlx_postgres::{PgConnectOptions, PgConnection, Postgres};
 use std::fmt;
 use std::future::Future;
@@ -137,19 +135,7 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     }
     let options =
         PgConnectOptions::from_str(url).map_err(|e| invalid_option(format!("invalid URL: {e}")))?;
-    // Without TLS built in, refuse now what would fail on every
-    // connection later.
-    #[cfg(not(feature = "postgres-tls"))]
-    if matches!(
-        options.get_ssl_mode(),
-        PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-    ) {
-        return Err(invalid_option(
-            "sslmode=require/verify-ca/verify-full needs TLS, which this build of \
-             fedikv does not include (the Cargo feature postgres-tls)"
-                .into(),
-        ));
-    }
+    crate::certificate_files::check("PostgreSQL", &parsed)?;
     Ok(match options.get_application_name() {
         Some(_) => options,
         None => options.application_name("fedikv"),
@@ -298,9 +284,10 @@ impl PostgresBackend {
         if !self.initialized.load(Ordering::Acquire) {
             let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
             // Cut off, the connection is dropped unfinished: closed.
-            let result = response_timeout::within(self.response_timeout, self.create_table(&mut conn))
-                .await
-                .ok_or_else(|| self.no_answer())?;
+            let result =
+                response_timeout::within(self.response_timeout, self.create_table(&mut conn))
+                    .await
+                    .ok_or_else(|| self.no_answer())?;
             conn.finished(&result);
             result.map_err(|e| self.error(e))?;
             self.initialized.store(true, Ordering::Release);
