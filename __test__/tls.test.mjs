@@ -79,6 +79,17 @@ describe("RedisKvStore over TLS (rediss://)", { skip: missingBinaries("redis", "
     await refused(new RedisKvStore(server.url.replace(`:${encodeURIComponent(PASSWORD)}@`, ""), TIMEOUTS), /NOAUTH|auth/i);
   });
 
+  test("a client certificate (tls.cert + tls.key) for a server that asks for one", async () => {
+    const strict = await startRedis({ appendonly: false, password: PASSWORD, tls: certs, clientCertificates: true });
+    try {
+      const tls = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
+      await works(new RedisKvStore(strict.tlsUrl, { ...TIMEOUTS, tls }));
+      await refused(new RedisKvStore(strict.tlsUrl, { ...TIMEOUTS, tls: { ca: tls.ca } }), /certificate|reset|closed|broken|tls|eof/i);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   test("bad TLS options are TypeErrors at construction", () => {
     assert.throws(() => new RedisKvStore(server.url, { tls: { ca: readFileSync(certs.ca) } }), invalidOption);
     assert.throws(() => new RedisKvStore(server.tlsUrl, { tls: { ca: "not a certificate" } }), invalidOption);

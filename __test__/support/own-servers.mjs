@@ -147,9 +147,10 @@ export function missingBinaries(...kinds) {
 // ------------------------------------------------------------ certificates
 
 /**
- * A CA and a server certificate it signed (for 127.0.0.1 and localhost),
- * and a second CA that signed nothing here, all made with the openssl
- * command in `dir`. Paths of PEM files: `{ ca, cert, key, otherCa }`.
+ * A CA, a server certificate it signed (for 127.0.0.1 and localhost), a
+ * client certificate it signed, and a second CA that signed nothing here,
+ * all made with the openssl command in `dir`. Paths of PEM files:
+ * `{ ca, cert, key, clientCert, clientKey, otherCa }`.
  */
 export async function makeCertificates(dir) {
   const path = (name) => join(dir, name);
@@ -169,7 +170,18 @@ export async function makeCertificates(dir) {
   ].join("\n"));
   await ssl("x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
     "-CAcreateserial", "-days", "2", "-extfile", path("server.ext"), "-out", path("server.pem"));
-  return { ca: path("ca.pem"), cert: path("server.pem"), key: path("server.key"), otherCa: path("other-ca.pem") };
+  await ssl("req", "-new", ...ecKey, "-keyout", path("client.key"), "-out", path("client.csr"), "-subj", "/CN=fedikv test client");
+  writeFileSync(path("client.ext"), [
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    "extendedKeyUsage=clientAuth",
+  ].join("\n"));
+  await ssl("x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+    "-CAcreateserial", "-days", "2", "-extfile", path("client.ext"), "-out", path("client.pem"));
+  return {
+    ca: path("ca.pem"), cert: path("server.pem"), key: path("server.key"),
+    clientCert: path("client.pem"), clientKey: path("client.key"), otherCa: path("other-ca.pem"),
+  };
 }
 
 // ---------------------------------------------------------------- a server
@@ -341,9 +353,10 @@ export function removeDir(dir) {
  * A redis-server in a temp dir. `appendonly` (default true) keeps every
  * acknowledged write on disk (`--appendfsync always`). `password` sets the
  * default user's password; `tls: { cert, key, ca }` adds a TLS port
- * (`tlsPort`) beside the plain one.
+ * (`tlsPort`) beside the plain one, where `clientCertificates: true` asks
+ * every client for a certificate signed by `ca`.
  */
-export async function startRedis({ appendonly = true, password, tls } = {}) {
+export async function startRedis({ appendonly = true, password, tls, clientCertificates = false } = {}) {
   const dir = tempDir("redis");
   const port = await freePort();
   const args = [
@@ -356,7 +369,7 @@ export async function startRedis({ appendonly = true, password, tls } = {}) {
   if (tls !== undefined) {
     tlsPort = await freePort();
     args.push("--tls-port", String(tlsPort), "--tls-cert-file", tls.cert, "--tls-key-file", tls.key,
-      "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no");
+      "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", clientCertificates ? "yes" : "no");
   }
   const auth = password === undefined ? [] : ["--no-auth-warning", "-a", password];
   const server = new OwnServer({
