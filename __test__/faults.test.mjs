@@ -13,17 +13,19 @@
 // The figures of each run are printed as test diagnostics; the README's
 // Reliability table comes from them.
 import assert from "node:assert/strict";
-import { isDeepStrictEqual } from "node:util";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { missingBinaries, startMariadb, startPostgres, startRedis } from "./support/own-servers.mjs";
+import { isDeepStrictEqual } from "node:util";
+import * as fedikv from "fedikv";
+import { missingBinaries, startDenokv, startMariadb, startPostgres, startRedis } from "./support/own-servers.mjs";
 import { sleep, startLoad, summarize } from "./support/load.mjs";
 import { openStore } from "./support/open-store.mjs";
 import { clusterNodes, clusterOk, keySlot, startRedisCluster } from "./support/redis-cluster.mjs";
-import { RedisKvStore } from "fedikv";
+
+const { RedisKvStore } = fedikv;
 
 const CONNECT_TIMEOUT = 1000;
 const RESPONSE_TIMEOUT = 1000;
@@ -64,6 +66,16 @@ const BACKENDS = [
     binaries: ["mariadb"],
     start: () => startMariadb(),
     spec: (server, name) => ({ kind: "MysqlKvStore", target: server.url, options: { ...OPTIONS, tableName: name } }),
+  },
+  {
+    // KV Connect to Deno's own server, on SQLite. One database per server:
+    // each test drops what it wrote. DenoKvStore's connectTimeout bounds
+    // every call (it has no separate response timeout).
+    name: "Deno KV (denokv server, KV Connect)",
+    binaries: ["denokv"],
+    absent: fedikv.DenoKvStore === undefined ? "DenoKvStore is not in this build of fedikv" : undefined,
+    start: () => startDenokv(),
+    spec: (server) => ({ kind: "DenoKvStore", target: server.url, options: { accessToken: server.token, connectTimeout: CONNECT_TIMEOUT } }),
   },
 ];
 
@@ -152,7 +164,7 @@ async function underLoad(t, kv, { fault, persistent }) {
 }
 
 for (const backend of BACKENDS) {
-  const skip = missingBinaries(...backend.binaries);
+  const skip = backend.absent ?? missingBinaries(...backend.binaries);
   describe(`${backend.name}: faults under load`, { skip }, () => {
     let server;
     before(async () => {

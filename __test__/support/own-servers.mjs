@@ -12,7 +12,7 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -113,6 +113,12 @@ function postgresBin() {
   return versions.length > 0 ? join(root, versions[0], "bin") : null;
 }
 
+/** The denokv server binary: $DENOKV_BIN, else where scripts/denokv.mjs installs it. */
+function denokvBin() {
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return process.env.DENOKV_BIN || join(cache, "fedikv", "denokv-0.14.0", "bin", "denokv");
+}
+
 function onPath(name) {
   try {
     execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "pipe" });
@@ -130,6 +136,7 @@ const NEEDS = {
   },
   mariadb: () => ["mariadbd", "mariadb-install-db", "mariadb"].filter((b) => !onPath(b) && !existsSync(`/usr/sbin/${b}`)),
   openssl: () => (onPath("openssl") ? [] : ["openssl"]),
+  denokv: () => (existsSync(denokvBin()) ? [] : [`denokv (${denokvBin()}; node scripts/denokv.mjs installs it)`]),
 };
 
 /**
@@ -504,6 +511,34 @@ export async function startMariadb({ password = "maria-secret", tls } = {}) {
   server.sql = mariadb;
   server.url = `mysql://fedikv:${encodeURIComponent(password)}@127.0.0.1:${port}/test`;
   server.tlsOnlyUrl = `mysql://tls_only:${encodeURIComponent(password)}@127.0.0.1:${port}/test`;
+  return server;
+}
+
+/**
+ * A denokv server (Deno KV's KV Connect server) on a SQLite file in a temp
+ * dir. `url` is its KV Connect endpoint; `token` its access token.
+ */
+export async function startDenokv({ token = "denokv-secret-token" } = {}) {
+  const dir = tempDir("denokv");
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = new OwnServer({
+    name: "denokv", dir, port, command: denokvBin(),
+    args: ["--sqlite-path", join(dir, "kv.sqlite3"), "serve", "--access-token", token, "--addr", `127.0.0.1:${port}`],
+    ready: async () => {
+      // The metadata exchange KV Connect starts with answers once the server serves.
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ supportedVersions: [1, 2, 3] }),
+        signal: AbortSignal.timeout(2000),
+      });
+      if (!response.ok) throw new Error(`denokv answered ${response.status}`);
+    },
+  });
+  await startOrClean(server);
+  server.url = url;
+  server.token = token;
   return server;
 }
 
