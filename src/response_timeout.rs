@@ -24,7 +24,9 @@ pub async fn within<F: Future>(limit: Option<Duration>, work: F) -> Option<F::Ou
 /// Which limit an operation ran into, for messages.
 #[derive(Clone, Copy, Debug)]
 pub enum Limit {
-    /// The response timeout of its statements.
+    /// The response timeout of its statements (Redis's own client reports
+    /// its per-command timeout itself).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     Response(Option<Duration>),
     /// The bound of the whole operation ([`operation_limit`]).
     Operation(Option<Duration>),
