@@ -245,12 +245,12 @@ impl PostgresBackend {
     {
         self.check_open()?;
         let limit = response_timeout::operation_limit(self.connect_timeout, self.response_timeout);
-        response_timeout::within(limit, self.run_unbounded(idempotent, op))
+        response_timeout::within(limit, self.run_retrying(idempotent, op))
             .await
             .unwrap_or_else(|| Err(self.too_long(limit)))
     }
 
-    async fn run_unbounded<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
+    async fn run_retrying<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
     where
         F: Fn(Lease) -> Fut,
         Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
