@@ -3,7 +3,15 @@
 // the way a Fedify app calls them.
 import type { KvStore } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
-import { type FedikvErrorCode, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
+import {
+  DenoKvStore,
+  type FedikvErrorCode,
+  MemoryKvStore,
+  MysqlKvStore,
+  PostgresKvStore,
+  RedisKvStore,
+  SqliteKvStore,
+} from "fedikv";
 
 const stores: KvStore[] = [
   new MemoryKvStore(),
@@ -14,6 +22,9 @@ const stores: KvStore[] = [
   new RedisKvStore(["redis://10.0.0.1:7000", new URL("redis://10.0.0.2:7000")]),
   new PostgresKvStore("postgres://localhost/app", { tableName: "kv", unlogged: true, maxConnections: 4 }),
   new MysqlKvStore(new URL("mysql://localhost/app"), { tableName: "kv", initialized: true }),
+  new DenoKvStore("./fedify.kv"),
+  new DenoKvStore(new URL("file:///tmp/fedify.kv")),
+  new DenoKvStore("https://api.deno.com/databases/x/connect", { accessToken: "token", connectTimeout: 2000 }),
 ];
 
 export async function use(kv: KvStore & { close(): Promise<void> }): Promise<number | undefined> {
@@ -30,6 +41,8 @@ export async function use(kv: KvStore & { close(): Promise<void> }): Promise<num
 
 const sqlite = new SqliteKvStore();
 export const dropped: Promise<void> = sqlite.drop();
+export const denoDropped: Promise<void> = new DenoKvStore("./fedify.kv").drop();
+export const grace: number = DenoKvStore.kvConnectExpiryGraceMs;
 export const code: FedikvErrorCode = "ERR_FEDIKV_CLOSED";
 void stores;
 
