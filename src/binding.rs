@@ -49,7 +49,9 @@ where
 {
     let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
     if !inline {
-        return env.spawn_future(async move { settle(fut.await) }).map(Either::B);
+        return env
+            .spawn_future(async move { settle(fut.await) })
+            .map(Either::B);
     }
     let mut cx = Context::from_waker(Waker::noop());
     match within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
@@ -239,7 +241,9 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.initialize().await })
+        run(env, self.store.answers_inline(), async move {
+            store.initialize().await
+        })
     }
 
     #[napi(
@@ -249,7 +253,9 @@ impl NativeStore {
     pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.get(&key).await })
+        run(env, self.store.answers_inline(), async move {
+            store.get(&key).await
+        })
     }
 
     /// `value` is JSON text; `null` deletes.
@@ -264,14 +270,18 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.set(&key, value, ttl).await })
+        run(env, self.store.answers_inline(), async move {
+            store.set(&key, value, ttl).await
+        })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.delete(&key).await })
+        run(env, self.store.answers_inline(), async move {
+            store.delete(&key).await
+        })
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
@@ -317,13 +327,17 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.drop_storage().await })
+        run(env, self.store.answers_inline(), async move {
+            store.drop_storage().await
+        })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.close().await })
+        run(env, self.store.answers_inline(), async move {
+            store.close().await
+        })
     }
 }
 
