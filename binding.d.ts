@@ -59,6 +59,8 @@ export interface MysqlOptions {
   initialized: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /** Options of `NativeStore.postgres`. */
@@ -68,6 +70,8 @@ export interface PostgresOptions {
   unlogged: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /**
@@ -102,4 +106,11 @@ export interface RedisOptions {
   connectTimeoutMs: number
   /** 0 waits forever. */
   responseTimeoutMs: number
+  /**
+   * PEM text: CAs to trust instead of the system's, a client
+   * certificate and its key (for `rediss://`).
+   */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
 }
