@@ -15,7 +15,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
@@ -525,19 +525,29 @@ impl KvBackend for MysqlBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         let pool = self.ready().await?;
         let after = cursor.unwrap_or("");
         let limit = limit.max(1);
+        let read_expiry = expiry == Expiry::Read;
         let rows = if prefix.is_empty() {
-            query(self.sql.list_all.clone())
+            let sql = match expiry {
+                Expiry::Skip => &self.sql.list_all,
+                Expiry::Read => &self.sql.list_all_with_expiry,
+            };
+            query(sql.clone())
                 .bind(after)
                 .bind(limit as i64)
                 .fetch_all(pool)
                 .await
         } else {
             let (low, high) = json_prefix_range(prefix);
-            query(self.sql.list_range.clone())
+            let sql = match expiry {
+                Expiry::Skip => &self.sql.list_range,
+                Expiry::Read => &self.sql.list_range_with_expiry,
+            };
+            query(sql.clone())
                 .bind(after)
                 .bind(low)
                 .bind(high)
@@ -546,6 +556,7 @@ impl KvBackend for MysqlBackend {
                 .await
         }
         .map_err(|e| self.error(e))?;
+        let now = now_ms();
         let mut cursor = None;
         let mut entries = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
@@ -559,7 +570,21 @@ impl KvBackend for MysqlBackend {
                     // json_valid check may hold anything, and pages are
                     // spliced unparsed, so only JSON may pass.
                     crate::json::validate_stored("MySQL", &key, &value)?;
-                    entries.push(Entry { key, value });
+                    let expires_at = if read_expiry {
+                        let micros_left = row
+                            .try_get_unchecked::<Option<i64>, _>(2)
+                            .map_err(|e| self.error(e))?;
+                        // Rounded up, so that a copy never expires before
+                        // the original.
+                        micros_left.map(|us| now + (us + 999).div_euclid(1000))
+                    } else {
+                        None
+                    };
+                    entries.push(Entry {
+                        key,
+                        value,
+                        expires_at,
+                    });
                 }
             }
             if i + 1 == limit {
