@@ -3,7 +3,18 @@
 // the way a Fedify app calls them.
 import type { KvStore } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
-import { type FedikvErrorCode, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
+import {
+  type FedikvErrorCode,
+  listWithExpiry,
+  MemoryKvStore,
+  migrate,
+  type MigrateResult,
+  MysqlKvStore,
+  openKvStore,
+  PostgresKvStore,
+  RedisKvStore,
+  SqliteKvStore,
+} from "fedikv";
 
 const stores: KvStore[] = [
   new MemoryKvStore(),
@@ -14,7 +25,24 @@ const stores: KvStore[] = [
   new RedisKvStore(["redis://10.0.0.1:7000", new URL("redis://10.0.0.2:7000")]),
   new PostgresKvStore("postgres://localhost/app", { tableName: "kv", unlogged: true, maxConnections: 4 }),
   new MysqlKvStore(new URL("mysql://localhost/app"), { tableName: "kv", initialized: true }),
+  openKvStore(process.env.FEDIFY_KV_URL ?? "sqlite:./fedify.db"),
+  openKvStore("postgres://localhost/app", { tableName: "kv", maxConnections: 4 }),
 ];
+
+// The extras beside KvStore: a listing with expiry, and migrate.
+export async function move(): Promise<MigrateResult> {
+  const from = new MemoryKvStore();
+  for await (const { key, value, expiresAt } of listWithExpiry(from, ["_fedify"])) {
+    const at: number | null = expiresAt;
+    void [key, value, at];
+  }
+  return await migrate(from, openKvStore("sqlite:./x.db"), {
+    prefix: ["_fedify"],
+    merge: true,
+    batchSize: 100,
+    onProgress: ({ done, total }) => void [done, total],
+  });
+}
 
 export async function use(kv: KvStore & { close(): Promise<void> }): Promise<number | undefined> {
   await kv.set(["a", "b"], { x: 1 }, { ttl: Temporal.Duration.from({ minutes: 5 }) });
