@@ -444,7 +444,7 @@ function progressReporter() {
     const seconds = p.elapsedMs / 1000;
     const rate = seconds > 0 ? p.done / seconds : 0;
     const fraction = p.total ? Math.min(1, p.done / p.total) : 1;
-    const eta = rate > 0 && p.total ? duration(Math.ceil((p.total - p.done) / rate) * 1000) : "-";
+    const eta = !p.total || rate === 0 ? "-" : p.done >= p.total ? "0s" : duration(Math.ceil((p.total - p.done) / rate) * 1000);
     return { fraction, text: `${number(p.done)}/${number(p.total ?? p.done)}  ${number(Math.round(rate))}/s  ETA ${eta}` };
   };
   return {
