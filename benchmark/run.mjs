@@ -5,6 +5,7 @@
 //   npm run bench                      all backends, 3 repetitions, 1 s per measurement
 //   npm run bench -- --quick           1 repetition, 0.3 s (a smoke run)
 //   npm run bench -- --backends SQLite --reps 5 --seconds 2
+//   npm run bench -- --skip-rss        without the RSS of 1,000,000 memory entries
 //
 // Writes benchmark/results/latest.json and latest.md. It is a benchmark,
 // not a test: it asserts nothing about speed.
@@ -18,11 +19,15 @@ import { Temporal } from "@js-temporal/polyfill";
 import { backends, prefillThroughStore } from "./lib/backends.mjs";
 import { serverBackends } from "./lib/servers.mjs";
 import { summarize, timeOps } from "./lib/measure.mjs";
+import { measureRss } from "./lib/rss.mjs";
+import { measureBoundary } from "./lib/boundary.mjs";
 import { bigTableEntries, bigTableWorkloads, workloads } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
+    // Filling 1,000,000 entries into each memory store takes minutes.
+    "skip-rss": { type: "boolean", default: false },
     reps: { type: "string" },
     seconds: { type: "string" },
     backends: { type: "string" },
@@ -85,6 +90,8 @@ const list = [...local.list, ...servers.list];
 const selected = args.backends ? args.backends.split(",") : list.map((b) => b.name);
 
 try {
+  log("▶ the boundary: JSON text against napi's conversion");
+  collected.boundary = measureBoundary(durationMs);
   for (const backend of list.filter((b) => selected.includes(b.name))) {
     log(`▶ ${backend.name}`);
     const sides = backend.fedify ? { fedify: backend.fedify, fedikv: backend.fedikv } : { fedikv: backend.fedikv };
@@ -113,6 +120,10 @@ try {
       ceiling: backend.ceiling?.label ?? null,
       operations: summarizeBackend(raw, ceiling),
     };
+  }
+  if (selected.includes("memory") && !args["skip-rss"]) {
+    log("▶ memory: peak RSS of 1,000,000 entries and of a list over them");
+    collected.memoryRss = measureRss();
   }
 } finally {
   local.cleanup();
@@ -174,7 +185,38 @@ function markdown(result) {
     }
     lines.push("");
   }
+  if (result.memoryRss) lines.push(...rssMarkdown(result.memoryRss));
+  if (result.boundary) lines.push(...boundaryMarkdown(result.boundary));
   return lines.join("\n");
+}
+
+function boundaryMarkdown(boundary) {
+  const lines = [
+    "#### The boundary: a value into Rust (set) and out (get), calls a second on the JS thread",
+    "",
+    "| value | bytes | set: JSON.stringify + string | set: napi conversion | get: string + JSON.parse | get: napi conversion |",
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const [name, r] of Object.entries(boundary)) {
+    lines.push(`| ${name} | ${r.bytes.toLocaleString("en-US")} | ${fmt(r.set.text)} | ${fmt(r.set.napi)} | ${fmt(r.get.text)} | ${fmt(r.get.napi)} |`);
+  }
+  lines.push("");
+  return lines;
+}
+
+function rssMarkdown(rss) {
+  const mib = (n) => n == null ? "?" : `${Math.round(n).toLocaleString("en-US")} MiB`;
+  const lines = [
+    `#### memory: RSS of ${rss.fedikv.entries.toLocaleString("en-US")} idempotence records (1-day TTL), each store in its own process`,
+    "",
+    "| store | RSS held | peak while filling | peak growth while listing all | fill s | list s |",
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const [name, r] of Object.entries(rss)) {
+    lines.push(`| ${name} | ${mib(r.filledMiB)} | ${mib(r.fillPeakMiB)} | ${mib(Math.max(0, r.listGrowthMiB))} | ${r.fillSeconds.toFixed(1)} | ${r.listSeconds.toFixed(1)} |`);
+  }
+  lines.push("");
+  return lines;
 }
 
 mkdirSync(args.out, { recursive: true });

@@ -28,6 +28,9 @@ pub mod store;
 pub mod ttl;
 
 mod binding;
+// Only napi calls these; test builds register no napi functions.
+#[cfg_attr(test, allow(dead_code))]
+mod boundary_probe;
 
 #[cfg(test)]
 mod conformance;
