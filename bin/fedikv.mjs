@@ -26,7 +26,7 @@ const COMMANDS = {
     summary: "list entries under a key prefix, with their remaining TTL",
     usage: "fedikv ls URL [part…] [--json] [--limit N]",
     options: {
-      json: { type: "boolean", help: "one JSON object per line: key, value, ttlMs, expiresAt" },
+      json: { type: "boolean", help: "one JSON object per line: key, value, ttlMs, expiresAt (null: no TTL)" },
       limit: { type: "string", help: "stop after N entries" },
       key: { type: "string", help: "the prefix as a JSON array" },
     },
@@ -294,12 +294,13 @@ async function ls(values, positionals) {
     if (shown >= limit) break;
     const now = Date.now();
     if (values.json) {
-      await out(JSON.stringify({
-        key,
-        value,
-        ttlMs: expiresAt == null ? expiresAt ?? null : Math.max(0, expiresAt - now),
-        expiresAt: expiresAt == null ? expiresAt ?? null : new Date(expiresAt).toISOString(),
-      }));
+      const row = { key, value };
+      // Both left out where the store cannot tell (KV Connect).
+      if (expiresAt !== undefined) {
+        row.ttlMs = expiresAt === null ? null : Math.max(0, expiresAt - now);
+        row.expiresAt = expiresAt === null ? null : new Date(expiresAt).toISOString();
+      }
+      await out(JSON.stringify(row));
     } else {
       const keyText = JSON.stringify(key);
       if (keyWidth === null) {
