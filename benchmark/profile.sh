@@ -9,7 +9,16 @@ name=$1; seconds=${2:-5}; concurrency=${3:-1}
 out=benchmark/profiles
 data=$(mktemp /tmp/fedikv-perf.XXXXXX)
 trap 'rm -f "$data"' EXIT
-perf record -F 1999 -g -o "$data" -- node --perf-basic-prof benchmark/profile.mjs "$name" "$seconds" "$concurrency" | tee "$out/$name.txt"
+ready=$(mktemp /tmp/fedikv-ready.XXXXXX)
+node --perf-basic-prof benchmark/profile.mjs "$name" "$((seconds + 2))" "$concurrency" > "$out/$name.txt" 2> "$ready" &
+pid=$!
+until grep -q ready "$ready"; do
+  kill -0 "$pid" 2>/dev/null || { cat "$ready" >&2; exit 1; }
+  sleep 0.1
+done
+perf record -F 1999 -g -o "$data" -p "$pid" -- sleep "$seconds"
+wait "$pid"
+rm -f "$ready"
 perf report -i "$data" --no-children --sort comm,dso -g none --percent-limit 1 2>/dev/null | grep '%' >> "$out/$name.txt"
 echo >> "$out/$name.txt"
 perf report -i "$data" --children --sort sym -g none --percent-limit 2 2>/dev/null | grep '%' | head -60 >> "$out/$name.txt"

@@ -72,6 +72,17 @@ pub trait KvBackend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether an operation's first poll, on the caller's (the JS) thread,
+    /// does work worth doing there: answers at once (memory, SQLite) or
+    /// writes the request to the socket itself (PostgreSQL, MySQL). A
+    /// backend whose first poll only hands the request to a task of its own
+    /// (Redis's multiplexed connection) says `false`: the binding then hands
+    /// the whole operation to the runtime at once, one thread wake-up per
+    /// call instead of two (measured in the README's design notes).
+    fn answers_inline(&self) -> bool {
+        true
+    }
+
     /// The live value of `key`, or `None` when absent or expired.
     async fn get(&self, key: &Key) -> Result<Option<String>>;
 

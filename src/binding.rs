@@ -39,13 +39,18 @@ type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
 /// Runs a store call: polls it once here, on the JS thread (inside the tokio
 /// runtime's context); if it finished, returns (or throws) its result with
 /// no promise and no thread hop; if it must wait, hands it to napi's tokio
-/// runtime and returns a promise. `index.js` awaits either the same way.
-fn run<T, F>(env: &Env, fut: F) -> napi::Result<Answer<'_, T>>
+/// runtime and returns a promise. Calls of a backend that does not answer
+/// `inline` go to the runtime without that first poll. `index.js` awaits
+/// either the same way.
+fn run<T, F>(env: &Env, inline: bool, fut: F) -> napi::Result<Answer<'_, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = crate::error::Result<T>> + Send + 'static,
 {
     let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
+    if !inline {
+        return env.spawn_future(async move { settle(fut.await) }).map(Either::B);
+    }
     let mut cx = Context::from_waker(Waker::noop());
     match within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
         Poll::Ready(result) => settle(result).map(Either::A),
@@ -210,7 +215,7 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, async move { store.initialize().await })
+        run(env, self.store.answers_inline(), async move { store.initialize().await })
     }
 
     #[napi(
@@ -220,7 +225,7 @@ impl NativeStore {
     pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, async move { store.get(&key).await })
+        run(env, self.store.answers_inline(), async move { store.get(&key).await })
     }
 
     /// `value` is JSON text; `null` deletes.
@@ -235,14 +240,14 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, async move { store.set(&key, value, ttl).await })
+        run(env, self.store.answers_inline(), async move { store.set(&key, value, ttl).await })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, async move { store.delete(&key).await })
+        run(env, self.store.answers_inline(), async move { store.delete(&key).await })
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
@@ -258,7 +263,7 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, async move {
+        run(env, self.store.answers_inline(), async move {
             store.cas(&key, expected.as_deref(), value, ttl).await
         })
     }
@@ -284,7 +289,7 @@ impl NativeStore {
             Expiry::Skip
         };
         let store = self.store.clone();
-        run(env, async move {
+        run(env, self.store.answers_inline(), async move {
             let page = store
                 .list_page(&prefix, cursor.as_deref(), limit as usize, expiry)
                 .await?;
@@ -295,13 +300,13 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, async move { store.drop_storage().await })
+        run(env, self.store.answers_inline(), async move { store.drop_storage().await })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, async move { store.close().await })
+        run(env, self.store.answers_inline(), async move { store.close().await })
     }
 }
 

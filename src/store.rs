@@ -31,6 +31,11 @@ impl Store {
         self.backend.name()
     }
 
+    /// See [`KvBackend::answers_inline`].
+    pub fn answers_inline(&self) -> bool {
+        self.backend.answers_inline()
+    }
+
     fn open(&self) -> Result<&dyn KvBackend> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed(self.backend.name()));

@@ -334,6 +334,13 @@ impl KvBackend for RedisBackend {
         "Redis"
     }
 
+    /// A first poll would only queue the command for the connection's own
+    /// task (and wake it): measured, one fewer context switch per call at
+    /// concurrency 1 and half as many at 64 when the runtime polls it.
+    fn answers_inline(&self) -> bool {
+        false
+    }
+
     async fn get(&self, key: &Key) -> Result<Option<String>> {
         let key = self.redis_key(key);
         let value: Option<Vec<u8>> = self
