@@ -34,6 +34,15 @@ export declare class NativeStore {
   static redis(urls: Array<string>, options: RedisOptions): NativeStore
   static postgres(url: string, options: PostgresOptions): NativeStore
   static mysql(url: string, options: MysqlOptions): NativeStore
+  /** `path_or_url`: a Deno KV file path, or a KV Connect `http(s)://` URL. */
+  static denokv(pathOrUrl: string, options: DenoKvOptions): NativeStore
+}
+
+/** Options of `NativeStore.denokv`. */
+export interface DenoKvOptions {
+  /** For a KV Connect URL (`index.js` falls back on `DENO_KV_ACCESS_TOKEN`). */
+  accessToken?: string
+  connectTimeoutMs: number
 }
 
 /**

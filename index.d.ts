@@ -341,15 +341,106 @@ export declare class MysqlKvStore extends SqlKvStore {
   constructor(url: string | URL, options?: MysqlKvStoreOptions);
 }
 
+/** Options of {@link DenoKvStore}. */
+export interface DenoKvStoreOptions {
+  /**
+   * The access token of a KV Connect endpoint (the `--access-token` of a
+   * `denokv` server, or a Deno Deploy access token). Without it (or with
+   * `""`), a URL takes the `DENO_KV_ACCESS_TOKEN` environment variable, as
+   * `Deno.openKv(url)` does; with neither, the constructor throws a
+   * `TypeError` (`ERR_FEDIKV_INVALID_OPTION`). Ignored for a file. Never
+   * printed in errors.
+   */
+  readonly accessToken?: string;
+  /**
+   * How long one KV Connect call may take, in milliseconds, connecting and
+   * the client's own retries included: with the server down or unreachable,
+   * an operation rejects with `ERR_FEDIKV_CONNECTION` after at most this
+   * long, and the same store works again once the server is back. A write
+   * that timed out may or may not have happened. Unused for a file. `5000`
+   * by default.
+   */
+  readonly connectTimeout?: number;
+}
+
+/**
+ * A store in Deno KV: a local Deno KV database file, or a KV Connect server
+ * (a self-hosted `denokv`, or Deno Deploy's KV), so a Node.js Fedify app can
+ * share its store with a Deno app (or with the npm package `@deno/kv`).
+ *
+ * What it shares with Deno: the file is the one `Deno.openKv(path)` and
+ * `@deno/kv` open (created if missing); a `KvKey` is the Deno KV key of the
+ * same strings (`["_fedify", "publicKey", id]` is that key in Deno too);
+ * values are stored as Deno stores JavaScript values (V8 serialization), so
+ * a value written here is the same value in Deno, and the other way round;
+ * TTLs are Deno KV's own `expireIn`. Entries a Deno app wrote under keys
+ * with numbers, booleans or bytes in them are no `KvKey`s: `list()` does not
+ * show them. A value a Deno app wrote that JSON cannot express (a `Date`,
+ * `Map`, `Set`, `BigInt`, `Uint8Array`, `Deno.KvU64`…, also nested inside
+ * an object) makes `get()` on its key, and a `list()` that reaches it,
+ * reject with `ERR_FEDIKV_INVALID_DATA` naming the key; nothing crashes.
+ * `cas()` takes it as a value no JSON equals: it answers `false` and leaves
+ * it alone, while `set()` and `delete()` replace or remove it.
+ *
+ * ```ts
+ * const kv = new DenoKvStore("./fedify.kv");   // a file, as Deno.openKv("./fedify.kv")
+ * const remote = new DenoKvStore("http://127.0.0.1:4512", { accessToken: "secret" });
+ * const deploy = new DenoKvStore("https://api.deno.com/databases/<id>/connect"); // token from DENO_KV_ACCESS_TOKEN
+ * ```
+ *
+ * Limits are Deno KV's: a value of more than 64 KiB (65,536 bytes
+ * serialized) is a `TypeError` (`ERR_FEDIKV_INVALID_VALUE`), and a key of
+ * more than 2 KiB (2,048 bytes encoded: each part's UTF-8 bytes plus two) a
+ * `TypeError` (`ERR_FEDIKV_INVALID_KEY`); the message names the limit and
+ * nothing is written.
+ *
+ * Expiry: on a file it is exact (reads skip entries past their expiry
+ * themselves). Through KV Connect it is not: the protocol does not tell a
+ * client when an entry expires, and the server deletes expired entries
+ * lazily, so an expired entry may still be read (and matched by `cas`) for
+ * up to **62 seconds** after its TTL ran out on a `denokv` 0.14 server
+ * (whose collector wakes at the earliest expiry it knew of, or a minute
+ * after its last run, plus up to a second). Fedify's TTLs (a day for
+ * idempotence records, minutes for cached documents) take that in stride.
+ *
+ * `cas` reads the entry with its versionstamp and writes only if it is
+ * unchanged (Deno KV's `check`), starting over when another writer got in
+ * between: atomic against every writer, Deno apps included.
+ *
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for a target that is
+ *   neither a path nor an `http(s)://` URL (or is `":memory:"`), a KV
+ *   Connect URL without a token, or a bad option.
+ */
+export declare class DenoKvStore extends FedikvKvStore {
+  /**
+   * @param pathOrUrl A Deno KV database file (a path or a `file:` URL;
+   *   created if missing, opened by the first operation), or the
+   *   `http://` / `https://` URL of a KV Connect endpoint.
+   */
+  constructor(pathOrUrl: string | URL, options?: DenoKvStoreOptions);
+  /**
+   * How long after its TTL ran out an entry may still be read through KV
+   * Connect from a `denokv` server, in milliseconds: `62000`. Files have no
+   * such grace.
+   */
+  static readonly kvConnectExpiryGraceMs: number;
+  /**
+   * Deletes every entry of the database, a Deno app's entries included;
+   * the file (or the server's database) stays.
+   */
+  drop(): Promise<void>;
+}
 /**
  * The options {@link openKvStore} passes on to the store it opens; each
  * store reads those it has (see its class).
  */
 export interface OpenKvStoreOptions
-  extends SqliteKvStoreOptions, RedisKvStoreOptions, PostgresKvStoreOptions, MysqlKvStoreOptions {
-  /** Deno KV over KV Connect: the access token (else `DENO_KV_ACCESS_TOKEN`). */
-  readonly accessToken?: string;
-}
+  extends
+    SqliteKvStoreOptions,
+    RedisKvStoreOptions,
+    PostgresKvStoreOptions,
+    MysqlKvStoreOptions,
+    DenoKvStoreOptions {}
 
 /**
  * The fedikv store a URL names, so that one setting (an environment
@@ -369,7 +460,7 @@ export interface OpenKvStoreOptions
  * | `redis://host1:7000,host2:7000,…` (two or more hosts), `redis+cluster://host:7000[,…]`, `rediss+cluster://…` | {@link RedisKvStore} on a Redis Cluster, those nodes as seeds (credentials and path apply to each) |
  * | `postgres://…`, `postgresql://…` | {@link PostgresKvStore} |
  * | `mysql://…`, `mariadb://…` | {@link MysqlKvStore} |
- * | `denokv:./kv.sqlite3` (a Deno KV file), `http://…`, `https://…` (KV Connect) | `DenoKvStore` |
+ * | `denokv:./kv.sqlite3` (a Deno KV file), `http://…`, `https://…` (KV Connect) | {@link DenoKvStore} |
  *
  * The URL's query may carry `tableName` (SQL stores), `keyPrefix` (Redis)
  * and `unlogged` (PostgreSQL); they are taken out before the URL reaches

@@ -440,6 +440,52 @@ class MysqlKvStore extends SqlKvStore {
   }
 }
 
+/** Whether a DenoKvStore target is a KV Connect URL rather than a file path. */
+const KV_CONNECT_URL = /^https?:\/\//i
+
+class DenoKvStore extends FedikvKvStore {
+  constructor(pathOrUrl, options = {}) {
+    const name = 'DenoKvStore'
+    let target = pathOrUrl
+    if (target instanceof URL) {
+      if (target.protocol === 'file:') {
+        target = require('node:url').fileURLToPath(target)
+      } else if (target.protocol === 'http:' || target.protocol === 'https:') {
+        target = target.href
+      } else {
+        throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a file path, a file: URL or an http(s):// KV Connect URL, not a ${target.protocol} URL`)
+      }
+    }
+    if (typeof target !== 'string' || target.includes('\0')) {
+      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} needs a Deno KV file path or an http(s):// KV Connect URL, not ${describe(target)}`)
+    }
+    const opts = optionsObject(options, name)
+    // As @deno/kv does: an empty token is no token, and without one a KV
+    // Connect URL takes DENO_KV_ACCESS_TOKEN, as Deno.openKv does. A file
+    // needs none.
+    let accessToken = stringOption(opts, 'accessToken', '', name)
+    if (accessToken === '' && KV_CONNECT_URL.test(target)) {
+      accessToken = process.env.DENO_KV_ACCESS_TOKEN ?? ''
+    }
+    super(openNative(() => NativeStore.denokv(target, {
+      accessToken: accessToken === '' ? undefined : accessToken,
+      connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, name, { min: 1 }),
+    })))
+  }
+
+  /**
+   * Deletes every entry of the database, Deno apps' entries included (the
+   * file, or the server's database, stays).
+   */
+  drop() {
+    return callNative(this, 'dropStorage')
+  }
+}
+
+// How long after its expiry an entry may still be read through KV Connect
+// (src/denokv/mod.rs, REMOTE_EXPIRY_GRACE: denokv's lazy collector).
+Object.defineProperty(DenoKvStore, 'kvConnectExpiryGraceMs', { value: 62_000, enumerable: true })
+
 /**
  * Every live entry of a fedikv store under `prefix`, with its expiry:
  * `{ key, value, expiresAt }`, `expiresAt` in epoch milliseconds or `null`
@@ -643,6 +689,7 @@ module.exports = {
   RedisKvStore,
   PostgresKvStore,
   MysqlKvStore,
+  DenoKvStore,
   openKvStore,
   listWithExpiry,
 }

@@ -22,14 +22,36 @@ export interface TestKvStoreOptions {
    * shorter one are skipped with this reason. `0` by default.
    */
   minTtlMs?: number;
-  /** How late the store may expire an entry, in milliseconds. `0` by default. */
+  /**
+   * How late the store may expire an entry, in milliseconds. `0` by default:
+   * an entry must be gone as soon as its TTL is over (the kit checks a few
+   * hundred milliseconds after). With a grace, the tests of expiry ask the
+   * store every 100 ms until the entry is gone, and fail only if it is still
+   * there when the grace is over too; they take as long as the store does.
+   */
   ttlGraceMs?: number;
   /**
-   * The largest value the store holds, in bytes of JSON: the 1 MB test is
-   * skipped, and a larger value must be rejected with nothing written.
-   * Unlimited by default.
+   * The largest value the store holds, in bytes (in the store's own
+   * measure; a string of that many ASCII characters is at least that
+   * large in any encoding): the 1 MB test is skipped, a string 64
+   * characters shorter must round-trip, and a larger value must be
+   * rejected (by `set` and `cas`) with nothing written. With `errorCodes`,
+   * the rejection must be a `TypeError` with the code
+   * `ERR_FEDIKV_INVALID_VALUE` and a message naming the limit. Unlimited by
+   * default.
    */
   maxValueBytes?: number;
+  /**
+   * The largest key the store holds, in bytes (in the store's own measure):
+   * a key of the test's prefix (under 100 bytes) and one part of
+   * `maxKeyBytes - 200` ASCII characters must round-trip, and a key with a
+   * part longer than the limit, or whose parts add up to more, must be
+   * rejected (by `set` and `cas`) with nothing written.
+   * With `errorCodes`, the rejection must be a `TypeError` with the code
+   * `ERR_FEDIKV_INVALID_KEY` and a message naming the limit. Unlimited by
+   * default.
+   */
+  maxKeyBytes?: number;
   /**
    * Whether strings with a NUL character (U+0000) round-trip, in keys and
    * values. With `false`, they must be rejected with a `TypeError` and

@@ -70,6 +70,7 @@ function testKvStore(open, options = {}) {
     minTtlMs: 0,
     ttlGraceMs: 0,
     maxValueBytes: Infinity,
+    maxKeyBytes: Infinity,
     nul: true,
     errorCodes: false,
     closeAfterEach: true,
@@ -112,7 +113,30 @@ function testKvStore(open, options = {}) {
     const hasCas = (kv) => typeof kv.cas === 'function' ? null : 'the store has no cas()'
     const hasClose = (kv) =>
       typeof kv.close === 'function' ? null : 'the store has no close()'
-    const late = (milliseconds) => milliseconds + o.ttlGraceMs
+
+    /**
+     * Waits until `afterMs` after `since` (a Date.now() taken when the entry
+     * was set), when an entry with a shorter TTL must be gone. A store with
+     * a grace (options.ttlGraceMs) may still show it then: `isGone()` is
+     * asked every 100 ms until it says so or the grace is over, and the
+     * test's own assertions judge after that. A store without a grace is
+     * not asked before the test's assertions.
+     */
+    async function afterExpiry(since, afterMs, isGone) {
+      await sleep(Math.max(0, since + afterMs - Date.now()))
+      if (o.ttlGraceMs <= 0) return
+      const deadline = since + afterMs + o.ttlGraceMs
+      while (!(await isGone()) && Date.now() < deadline) {
+        await sleep(Math.max(0, Math.min(100, deadline - Date.now())))
+      }
+    }
+
+    /** A check that `key` has no value (any more). */
+    const absent = (kv, key) => async () => (await kv.get(key)) === undefined
+
+    /** The message of an expiry assertion, naming the grace if there is one. */
+    const expiredBy = (what, afterMs) =>
+      `${what} ${afterMs} ms after it was set${o.ttlGraceMs > 0 ? ` (plus the grace of ${o.ttlGraceMs} ms)` : ''}`
 
     async function rejectsWith(action, ErrorClass, code) {
       await assert.rejects(async () => await action(), (error) => {
@@ -190,32 +214,45 @@ function testKvStore(open, options = {}) {
 
     it('list skips expired entries', async (kv, k) => {
       await kv.set(k('gone'), 1, { ttl: ms(100) })
+      const since = Date.now()
       await kv.set(k('kept'), 2, { ttl: duration({ hours: 1 }) })
       await kv.set(k('forever'), 3)
-      await sleep(late(250))
-      assert.deepEqual(sortedKeyTexts(await collect(kv.list(k()))), [keyText(k('forever')), keyText(k('kept'))])
+      await afterExpiry(since, 250, async () =>
+        !sortedKeyTexts(await collect(kv.list(k()))).includes(keyText(k('gone'))))
+      assert.deepEqual(
+        sortedKeyTexts(await collect(kv.list(k()))),
+        [keyText(k('forever')), keyText(k('kept'))],
+        expiredBy('an entry with a TTL of 100 ms is still listed', 250),
+      )
     }, ttlAtLeast(100))
 
     it('a TTL of 200 ms expires', async (kv, k) => {
       await kv.set(k('ttl'), 'short', { ttl: ms(200) })
+      const since = Date.now()
       assert.equal(await kv.get(k('ttl')), 'short')
-      await sleep(late(350))
-      assert.equal(await kv.get(k('ttl')), undefined)
+      await afterExpiry(since, 350, absent(kv, k('ttl')))
+      assert.equal(await kv.get(k('ttl')), undefined, expiredBy('still there', 350))
     }, ttlAtLeast(200))
 
     it('a TTL of 1.5 s (a fraction of a second) expires on time', async (kv, k) => {
       await kv.set(k('ttl'), 'long', { ttl: duration({ seconds: 1, milliseconds: 500 }) })
+      const since = Date.now()
       await sleep(1100)
       assert.equal(await kv.get(k('ttl')), 'long', 'still there after 1.1 s')
-      await sleep(late(700))
-      assert.equal(await kv.get(k('ttl')), undefined, 'gone after 1.8 s')
+      await afterExpiry(since, 1800, absent(kv, k('ttl')))
+      assert.equal(await kv.get(k('ttl')), undefined, expiredBy('still there', 1800))
     }, ttlAtLeast(1500))
 
     it('set replaces the TTL; a TTL in months lives', async (kv, k) => {
       await kv.set(k('t'), 1, { ttl: ms(100) })
       await kv.set(k('t'), 2)
       await kv.set(k('m'), 3, { ttl: duration({ months: 1, days: 2 }) })
-      await sleep(late(250))
+      // A witness with the replaced TTL: once it has expired, so has that TTL
+      // (on a store with a grace, once it is gone, so would be an entry that
+      // kept that TTL).
+      await kv.set(k('witness'), 0, { ttl: ms(100) })
+      await afterExpiry(Date.now(), 250, absent(kv, k('witness')))
+      assert.equal(await kv.get(k('witness')), undefined, expiredBy('the witness is still there', 250))
       assert.equal(await kv.get(k('t')), 2)
       assert.equal(await kv.get(k('m')), 3)
     }, ttlAtLeast(100))
@@ -269,10 +306,52 @@ function testKvStore(open, options = {}) {
       ? `the store holds values of at most ${o.maxValueBytes} bytes (options.maxValueBytes)`
       : null)
 
+    /** With errorCodes: the error is a TypeError with `code`, naming the limit. */
+    const overLimit = (code, limit) => (error) => {
+      assert.ok(error instanceof Error, `expected an error, got ${error}`)
+      if (o.errorCodes) {
+        assert.ok(error instanceof TypeError, `expected a TypeError, got ${error}`)
+        assert.equal(error.code, code)
+        assert.match(error.message, new RegExp(`\\b${limit}\\b`), 'the message names the limit')
+      }
+      return true
+    }
+
+    // The limits a store declared: at the limit it holds, over it it
+    // refuses, and nothing is written.
     if (Number.isFinite(o.maxValueBytes)) {
       it('a value over the store\'s size limit is rejected and nothing is written', async (kv, k) => {
-        await assert.rejects(() => kv.set(k('too-big'), 'x'.repeat(o.maxValueBytes + 1)))
-        assert.equal(await kv.get(k('too-big')), undefined)
+        const near = 'x'.repeat(o.maxValueBytes - 64)
+        await kv.set(k('near'), near)
+        assert.equal(await kv.get(k('near')), near, 'a value 64 bytes under the limit round-trips')
+        await kv.set(k('too-big'), 'old')
+        const tooBig = 'x'.repeat(o.maxValueBytes + 1)
+        await assert.rejects(() => kv.set(k('too-big'), tooBig), overLimit('ERR_FEDIKV_INVALID_VALUE', o.maxValueBytes))
+        await assert.rejects(() => kv.set(k('new'), { data: tooBig }), overLimit('ERR_FEDIKV_INVALID_VALUE', o.maxValueBytes))
+        if (typeof kv.cas === 'function') {
+          await assert.rejects(() => kv.cas(k('too-big'), 'old', tooBig), overLimit('ERR_FEDIKV_INVALID_VALUE', o.maxValueBytes))
+        }
+        assert.equal(await kv.get(k('too-big')), 'old')
+        assert.equal(await kv.get(k('new')), undefined)
+      })
+    }
+
+    if (Number.isFinite(o.maxKeyBytes)) {
+      it('a key over the store\'s size limit is rejected and nothing is written', async (kv, k) => {
+        // The test's own prefix takes under 100 bytes in any encoding.
+        const near = k('x'.repeat(o.maxKeyBytes - 200))
+        await kv.set(near, 1)
+        assert.equal(await kv.get(near), 1, 'a key 200 bytes under the limit round-trips')
+        assert.deepEqual((await collect(kv.list(k()))).map((e) => keyText(e.key)), [keyText(near)])
+        await kv.delete(near)
+        const keys = [k('x'.repeat(o.maxKeyBytes + 1)), k(...Array.from({ length: 8 }, () => 'y'.repeat(Math.ceil(o.maxKeyBytes / 8))))]
+        for (const key of keys) {
+          await assert.rejects(() => kv.set(key, 1), overLimit('ERR_FEDIKV_INVALID_KEY', o.maxKeyBytes))
+          if (typeof kv.cas === 'function') {
+            await assert.rejects(() => kv.cas(key, undefined, 1), overLimit('ERR_FEDIKV_INVALID_KEY', o.maxKeyBytes))
+          }
+        }
+        assert.deepEqual(await collect(kv.list(k())), [], 'nothing written')
       })
     }
 
@@ -322,12 +401,13 @@ function testKvStore(open, options = {}) {
       assert.equal(await kv.get(c), undefined)
       if (o.minTtlMs <= 150) {
         await kv.set(c, 'soon', { ttl: ms(100) })
-        await sleep(late(250))
+        await afterExpiry(Date.now(), 250, absent(kv, c))
         assert.equal(await kv.cas(c, 'soon', 'late'), false, 'an expired value does not match')
         assert.equal(await kv.cas(c, undefined, 'fresh', { ttl: ms(150) }), true, 'expired counts as absent')
+        const since = Date.now()
         assert.equal(await kv.get(c), 'fresh')
-        await sleep(late(300))
-        assert.equal(await kv.get(c), undefined, 'cas sets the TTL')
+        await afterExpiry(since, 300, absent(kv, c))
+        assert.equal(await kv.get(c), undefined, expiredBy('cas sets the TTL: still there', 300))
       }
     }, hasCas)
 

@@ -12,6 +12,7 @@ import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as fedikv from "fedikv";
 import { openKvStore } from "fedikv";
+import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { assertSameEntries, EXPIRED, expectedSnapshot, LIVE, seed, snapshot, withParam } from "./support/migration.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
 
@@ -22,9 +23,12 @@ let files = 0;
 const sqliteUrl = () => `sqlite:${join(dir, `kv${files++}.db`)}`;
 
 /** Runs `fedikv …args`; stdin is a pipe (no terminal), closed after `input`. */
-function fedikvCli(args, { input = "" } = {}) {
+function fedikvCli(args, { input = "", env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
@@ -45,6 +49,7 @@ function assertFails(run, status, pattern) {
 }
 
 const [redis, postgres] = await Promise.all([server("redis"), server("postgres")]);
+const denokv = denokvBinary();
 
 describe("fedikv command line", () => {
   test("--help on every command", async () => {
@@ -247,6 +252,39 @@ describe("fedikv migrate", () => {
 
   test("SQLite → Deno KV file", { skip: fedikv.DenoKvStore === undefined && "DenoKvStore is not in this build" }, async () => {
     await checkMigration(sqliteUrl(), `denokv:${join(dir, `deno${files++}.sqlite3`)}`);
+  });
+
+  test("into Deno KV over KV Connect, and what it cannot tell: TTLs shown as unknown, no migrating from it", { skip: denokv.skip }, async () => {
+    const kvConnect = await startDenokvServer();
+    const env = { DENO_KV_ACCESS_TOKEN: kvConnect.accessToken };
+    try {
+      const from = sqliteUrl();
+      const source = openKvStore(from);
+      await seed(source);
+      const expected = await snapshot(source);
+      await source.close();
+      const run = await fedikvCli(["migrate", from, kvConnect.url], { env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^check: source ${LIVE.length}, target ${LIVE.length} live entries: ok$`, "m"));
+      // The server's own file knows the expiries KV Connect does not tell.
+      const file = openKvStore(`denokv:${kvConnect.sqlitePath}`);
+      assertSameEntries(await snapshot(file), expected);
+      await file.close();
+
+      const ls = await fedikvCli(["ls", kvConnect.url, "app"], { env });
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.match(ls.stderr.trimEnd(), /^fedikv: note: .*KV Connect does not tell when an entry expires.*unknown \(\?\)$/);
+      assert.match(ls.stdout, /^\["app","counter"\] +\? +42$/m);
+      const json = await fedikvCli(["ls", kvConnect.url, "app", "counter", "--json"], { env });
+      assert.deepEqual(JSON.parse(json.stdout), { key: ["app", "counter"], value: 42 });
+      const stats = await fedikvCli(["stats", kvConnect.url], { env });
+      assert.match(stats.stdout, /^total +6 +\d+ +0 +0 +6$/m);
+
+      const back = await fedikvCli(["migrate", kvConnect.url, sqliteUrl()], { env });
+      assertFails(back, 1, /KV Connect does not tell when an entry expires/);
+    } finally {
+      kvConnect.stop();
+    }
   });
 
   test("--dry-run writes nothing; --prefix copies only what is under it", { skip: postgres.skip }, async () => {

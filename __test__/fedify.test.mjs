@@ -4,11 +4,12 @@
 // cached keys and documents…) to the store, and that the store's idempotence
 // record makes Fedify drop a redelivered activity.
 //
-// It runs on every store: memory, SQLite, and the server stores (Redis,
-// PostgreSQL, MySQL/MariaDB) when their server is reachable (a skip with the
-// reason otherwise, a failure under CI=true; see support/servers.mjs). Each
-// federation on a server store has its own key prefix or table, dropped at
-// the end.
+// It runs on every store: memory, SQLite, Deno KV (a file, and KV Connect
+// to a denokv server of its own per federation), and the server stores
+// (Redis, PostgreSQL, MySQL/MariaDB) when their server is reachable (a skip
+// with the reason otherwise, a failure under CI=true; see
+// support/servers.mjs). Each federation on a server store has its own key
+// prefix or table, dropped at the end.
 //
 // Run: node --test __test__/fedify.test.mjs
 
@@ -20,13 +21,20 @@ import { after, before, describe, test } from "node:test";
 import { signRequest } from "@fedify/fedify";
 import { Create, Note } from "@fedify/fedify/vocab";
 import { createApp, serve } from "../demo/app.mjs";
-import { MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
+import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
+import { rawExpiries, startDenoApp } from "./support/deno-app.mjs";
+import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "fedikv-fedify-"));
 after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 
 const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
+const denokv = denokvBinary();
+const denokvServers = [];
+after(() => denokvServers.forEach((s) => s.stop()));
+/** Where each Deno KV store lives, for reading it the way a Deno app would. */
+const denoKvTargets = new WeakMap();
 
 let fileCounter = 0;
 /**
@@ -37,6 +45,25 @@ const stores = {
   MemoryKvStore: { make: () => new MemoryKvStore() },
   "SqliteKvStore (file)": { make: () => new SqliteKvStore(path.join(tmpDir, `kv-${++fileCounter}.db`)) },
   "SqliteKvStore (:memory:)": { make: () => new SqliteKvStore() },
+  "DenoKvStore (file)": {
+    make: () => {
+      const file = path.join(tmpDir, `kv-${++fileCounter}.sqlite3`);
+      const kv = new DenoKvStore(file);
+      denoKvTargets.set(kv, { path: file });
+      return kv;
+    },
+  },
+  "DenoKvStore (KV Connect)": {
+    skip: denokv.skip,
+    // A denokv server of its own for each federation.
+    make: async () => {
+      const denokvServer = await startDenokvServer();
+      denokvServers.push(denokvServer);
+      const kv = new DenoKvStore(denokvServer.url, { accessToken: denokvServer.accessToken });
+      denoKvTargets.set(kv, { url: denokvServer.url, accessToken: denokvServer.accessToken });
+      return kv;
+    },
+  },
   RedisKvStore: {
     skip: redis.skip,
     drop: true,
@@ -160,8 +187,8 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
     let kvA, kvB, a, b, bob, follow;
 
     before(async () => {
-      kvA = makeStore();
-      kvB = makeStore();
+      kvA = await makeStore();
+      kvB = await makeStore();
       a = await startLoggedApp(kvA, ["alice"]);
       b = await startLoggedApp(kvB, ["bob"]);
       bob = `${b.origin}/users/bob`;
@@ -257,6 +284,29 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
           assert.equal(keyRow?.expires, null); // cached keys do not expire
         } finally {
           db.close();
+        }
+      });
+    }
+
+    if (name.startsWith("DenoKvStore")) {
+      test("a Deno app reads what Fedify stored (@deno/kv 0.14.0), with Fedify's TTLs", TIMEOUT, async () => {
+        const { path: file, url, accessToken } = denoKvTargets.get(kvB);
+        const idempotence = ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`];
+        const publicKey = ["_fedify", "publicKey", `${a.origin}/users/alice#main-key`];
+        const deno = await startDenoApp(file ?? url, { accessToken });
+        try {
+          assert.equal((await deno.get(idempotence)).value, true);
+          assert.match(JSON.stringify((await deno.get(publicKey)).value), /BEGIN PUBLIC KEY/);
+          const listed = await deno.list(["_fedify", "activityIdempotence"]);
+          assert.deepEqual(listed.map((e) => e.key), [idempotence]);
+        } finally {
+          await deno.close();
+        }
+        if (file) {
+          // KV Connect does not show expiry times; the file does (epoch ms).
+          const expiries = rawExpiries(file).map((r) => r.expiration_ms - Date.now());
+          // Fedify keeps idempotence records for one day.
+          assert.ok(expiries.some((ms) => Math.abs(ms - 86_400_000) < 60_000), `expiries: ${expiries.join(", ")} ms from now`);
         }
       });
     }

@@ -1,6 +1,7 @@
 // cas stays atomic across processes: 4 child processes × 5 loops × 25
 // increments of one counter end at exactly 500, on every store that
-// processes can share (a SQLite file and each server).
+// processes can share (a SQLite file, a Deno KV file, a denokv server
+// started for this run, and each shared server).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { openStore } from "./support/open-store.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
 
@@ -18,8 +20,17 @@ const dir = mkdtempSync(join(tmpdir(), "fedikv-procs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
+const denokv = denokvBinary();
+const denokvServer = denokv.skip ? null : await startDenokvServer();
+after(() => denokvServer?.stop());
 const specs = [
   { name: "SqliteKvStore (file)", spec: { kind: "SqliteKvStore", target: join(dir, "counter.db") } },
+  { name: "DenoKvStore (file)", spec: { kind: "DenoKvStore", target: join(dir, "counter.sqlite3") } },
+  {
+    name: "DenoKvStore (KV Connect)",
+    skip: denokv.skip,
+    spec: { kind: "DenoKvStore", target: denokvServer?.url, options: { accessToken: denokvServer?.accessToken } },
+  },
   { name: "RedisKvStore", skip: redis.skip, spec: { kind: "RedisKvStore", target: redis.url, options: { keyPrefix: `${uniqueName("procs")}::` } } },
   { name: "PostgresKvStore", skip: postgres.skip, spec: { kind: "PostgresKvStore", target: postgres.url, options: { tableName: uniqueName("procs") } } },
   { name: "MysqlKvStore", skip: mysql.skip, spec: { kind: "MysqlKvStore", target: mysql.url, options: { tableName: uniqueName("procs") } } },

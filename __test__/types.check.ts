@@ -4,6 +4,7 @@
 import type { KvStore } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
 import {
+  DenoKvStore,
   type FedikvErrorCode,
   listWithExpiry,
   MemoryKvStore,
@@ -25,6 +26,9 @@ const stores: KvStore[] = [
   new RedisKvStore(["redis://10.0.0.1:7000", new URL("redis://10.0.0.2:7000")]),
   new PostgresKvStore("postgres://localhost/app", { tableName: "kv", unlogged: true, maxConnections: 4 }),
   new MysqlKvStore(new URL("mysql://localhost/app"), { tableName: "kv", initialized: true }),
+  new DenoKvStore("./fedify.kv"),
+  new DenoKvStore(new URL("file:///tmp/fedify.kv")),
+  new DenoKvStore("https://api.deno.com/databases/x/connect", { accessToken: "token", connectTimeout: 2000 }),
   openKvStore(process.env.FEDIFY_KV_URL ?? "sqlite:./fedify.db"),
   openKvStore("postgres://localhost/app", { tableName: "kv", maxConnections: 4 }),
 ];
@@ -58,6 +62,8 @@ export async function use(kv: KvStore & { close(): Promise<void> }): Promise<num
 
 const sqlite = new SqliteKvStore();
 export const dropped: Promise<void> = sqlite.drop();
+export const denoDropped: Promise<void> = new DenoKvStore("./fedify.kv").drop();
+export const grace: number = DenoKvStore.kvConnectExpiryGraceMs;
 export const code: FedikvErrorCode = "ERR_FEDIKV_CLOSED";
 void stores;
 

@@ -153,9 +153,23 @@ pub struct MysqlOptions {
     pub connect_timeout_ms: f64,
 }
 
+/// Options of `NativeStore.denokv`.
+#[cfg(feature = "denokv")]
+#[napi(object)]
+pub struct DenoKvOptions {
+    /// For a KV Connect URL (`index.js` falls back on `DENO_KV_ACCESS_TOKEN`).
+    pub access_token: Option<String>,
+    pub connect_timeout_ms: f64,
+}
+
 /// A positive number of milliseconds as a duration (`index.js` checks the
 /// type; this refuses what would overflow or be zero).
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "denokv"
+))]
 fn millis(name: &str, ms: f64) -> napi::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(ms / 1000.0)
         .ok()
@@ -373,5 +387,21 @@ impl NativeStore {
             ..MysqlConfig::new(url)
         };
         Ok(native(MysqlBackend::new(config).map_err(to_js)?))
+    }
+}
+
+#[cfg(feature = "denokv")]
+#[napi]
+impl NativeStore {
+    /// `path_or_url`: a Deno KV file path, or a KV Connect `http(s)://` URL.
+    #[napi(factory, catch_unwind)]
+    pub fn denokv(path_or_url: String, options: DenoKvOptions) -> napi::Result<NativeStore> {
+        use crate::denokv::{DenoKvBackend, DenoKvConfig};
+        let config = DenoKvConfig {
+            access_token: options.access_token,
+            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            ..DenoKvConfig::new(path_or_url)
+        };
+        Ok(native(DenoKvBackend::new(config).map_err(to_js)?))
     }
 }

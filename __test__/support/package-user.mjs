@@ -4,14 +4,14 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { createFederation } from "@fedify/fedify";
 import { Temporal } from "@js-temporal/polyfill";
-import { MemoryKvStore, SqliteKvStore } from "fedikv";
+import { DenoKvStore, MemoryKvStore, SqliteKvStore } from "fedikv";
 import { testKvStore } from "fedikv/testing";
 
 const require = createRequire(import.meta.url);
 assert.equal(require("fedikv").SqliteKvStore, SqliteKvStore, "CommonJS and ESM agree");
 assert.equal(require("fedikv/testing").testKvStore, testKvStore, "the kit is exported");
 
-for (const kv of [new SqliteKvStore("./app.db"), new MemoryKvStore()]) {
+for (const kv of [new SqliteKvStore("./app.db"), new MemoryKvStore(), new DenoKvStore("./app.kv")]) {
   const federation = createFederation({ kv });
   assert.ok(federation);
   await kv.set(["_fedify", "check"], { ok: true }, { ttl: Temporal.Duration.from({ minutes: 1 }) });

@@ -4,8 +4,10 @@
 //! spawned by a thread that lives as long as the process, with
 //! `PR_SET_PDEATHSIG`).
 //!
-//! The binary is `$DENOKV_BIN`, else `denokv` on the `PATH`, else
-//! `~/.cargo/bin/denokv` (`cargo install denokv --version 0.14.0 --locked`).
+//! The binary is `$DENOKV_BIN` if set; else the cache that
+//! `scripts/denokv.mjs` installs it into (`npm test` runs it first):
+//! `~/.cache/fedikv/denokv-0.14.0/bin/denokv` (`$XDG_CACHE_HOME` for
+//! `~/.cache` when set); else `denokv` on the `PATH` or in `~/.cargo/bin`.
 //! Without it a test skips, or fails under `CI=true`.
 
 use std::net::TcpStream;
@@ -17,21 +19,39 @@ use crate::test_support::{free_ports, spawn};
 
 pub const ACCESS_TOKEN: &str = "fedikv-test-access-token";
 
+/// The version the tests are written against, and the cache's folder name.
+const DENOKV_VERSION: &str = "0.14.0";
+
+/// Where `scripts/denokv.mjs` installs the binary.
+fn cached_binary() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(cache.join(format!("fedikv/denokv-{DENOKV_VERSION}/bin/denokv")))
+}
+
 /// The `denokv` binary, or `None` after saying why (a panic under CI).
 pub fn denokv_binary() -> Option<PathBuf> {
-    let candidates = std::env::var_os("DENOKV_BIN")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(std::env::var_os("PATH").into_iter().flat_map(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("denokv"))
-                .collect::<Vec<_>>()
-        }))
-        .chain(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin/denokv")));
+    let candidates: Vec<PathBuf> = match std::env::var_os("DENOKV_BIN").filter(|p| !p.is_empty()) {
+        Some(path) => vec![PathBuf::from(path)],
+        None => cached_binary()
+            .into_iter()
+            .chain(std::env::var_os("PATH").into_iter().flat_map(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join("denokv"))
+                    .collect::<Vec<_>>()
+            }))
+            .chain(
+                std::env::var_os("HOME")
+                    .map(|home| PathBuf::from(home).join(".cargo/bin/denokv")),
+            )
+            .collect(),
+    };
     let found = candidates.into_iter().find(|p| p.is_file());
     if found.is_none() {
-        let message = "the denokv binary is not installed (cargo install denokv --version 0.14.0 \
-                       --locked, or set DENOKV_BIN)";
+        let message = "the denokv binary is not installed (node scripts/denokv.mjs installs \
+                       denokv 0.14.0 into ~/.cache/fedikv; or set DENOKV_BIN)";
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{message}; CI needs it");
         }
