@@ -64,6 +64,8 @@ export interface MysqlOptions {
   initialized: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /** Options of `NativeStore.postgres`. */
@@ -73,6 +75,8 @@ export interface PostgresOptions {
   unlogged: boolean
   maxConnections: number
   connectTimeoutMs: number
+  /** 0 waits forever. */
+  responseTimeoutMs: number
 }
 
 /**
@@ -107,4 +111,11 @@ export interface RedisOptions {
   connectTimeoutMs: number
   /** 0 waits forever. */
   responseTimeoutMs: number
+  /**
+   * PEM text: CAs to trust instead of the system's, a client
+   * certificate and its key (for `rediss://`).
+   */
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
 }

@@ -230,6 +230,19 @@ export interface ServerKvStoreOptions {
    * again. `5000` by default.
    */
   readonly connectTimeout?: number;
+  /**
+   * How long an operation may wait for the server's answers once it has a
+   * connection, in milliseconds; `0` waits forever. A server that stops
+   * answering (paused, overloaded, a network that drops packets) fails the
+   * operation with `ERR_FEDIKV_CONNECTION` after this long instead of
+   * hanging it; the connection is closed and the next operation makes a new
+   * one. A write cut off this way may or may not have been applied.
+   * Every operation settles within `connectTimeout + responseTimeout`.
+   * `5000` by default for Redis (per command), `10000` for PostgreSQL and
+   * MySQL (their statements may rightly wait for other writers' row locks;
+   * `initialize()` and `drop()` run under it too).
+   */
+  readonly responseTimeout?: number;
 }
 
 /** Options of {@link RedisKvStore}. */
@@ -241,10 +254,27 @@ export interface RedisKvStoreOptions extends ServerKvStoreOptions {
    */
   readonly keyPrefix?: string;
   /**
-   * How long one command may wait for its answer, in milliseconds; `0`
-   * waits forever. `5000` by default.
+   * Certificates for a `rediss://` URL, as PEM text or its bytes (a `Buffer`
+   * from `readFileSync`). `ca`: the CA certificates to trust instead of the
+   * system's, for a server whose certificate a private or self-signed CA
+   * issued. `cert` and `key`: a client certificate and its key, for a server
+   * that asks for one (`tls-auth-clients yes`). Without `ca`, the server's
+   * certificate must chain to one of the system's CAs. The certificate is
+   * always verified, and must name the URL's host.
+   *
+   * ```ts
+   * new RedisKvStore("rediss://:password@redis.internal:6380", {
+   *   tls: { ca: readFileSync("/etc/redis/ca.pem") },
+   * });
+   * ```
+   * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` with a `redis://` URL,
+   *   for a `ca` without a PEM certificate, or `cert` without `key`.
    */
-  readonly responseTimeout?: number;
+  readonly tls?: {
+    readonly ca?: string | Uint8Array;
+    readonly cert?: string | Uint8Array;
+    readonly key?: string | Uint8Array;
+  };
 }
 
 /**
@@ -267,8 +297,9 @@ export interface RedisKvStoreOptions extends ServerKvStoreOptions {
 export declare class RedisKvStore extends FedikvKvStore {
   /**
    * @param url A `redis://` or `rediss://` URL (`[user:password@]host[:port][/db]`;
-   *   add `#insecure` to a `rediss://` URL to skip certificate checks), or an
-   *   array of the seed nodes of a Redis Cluster.
+   *   a `rediss://` URL verifies the server's certificate, against the
+   *   option `tls.ca` if given; add `#insecure` to skip that check, for test
+   *   servers only), or an array of the seed nodes of a Redis Cluster.
    */
   constructor(url: string | URL | readonly (string | URL)[], options?: RedisKvStoreOptions);
   /** The prefix of every Redis key this store writes. */
@@ -309,7 +340,19 @@ export interface PostgresKvStoreOptions extends ServerKvStoreOptions {
  * ```
  */
 export declare class PostgresKvStore extends SqlKvStore {
-  /** @param url A `postgres://` or `postgresql://` URL. */
+  /**
+   * @param url A `postgres://` or `postgresql://` URL. TLS follows libpq's
+   *   `sslmode`: `prefer` (the default: TLS when the server offers it,
+   *   unverified), `disable`, `require` (TLS, unverified), `verify-ca` (the
+   *   certificate must chain to a trusted CA) and `verify-full` (and name
+   *   the URL's host). `sslrootcert=/path/ca.pem` adds a CA to trust (to the
+   *   Mozilla roots built in); `sslcert=` and `sslkey=` give a client
+   *   certificate. A certificate file that cannot be read is a `TypeError`.
+   *
+   * ```ts
+   * new PostgresKvStore("postgres://app:secret@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem");
+   * ```
+   */
   constructor(url: string | URL, options?: PostgresKvStoreOptions);
 }
 
@@ -337,7 +380,20 @@ export interface MysqlKvStoreOptions extends ServerKvStoreOptions {
  * ```
  */
 export declare class MysqlKvStore extends SqlKvStore {
-  /** @param url A `mysql://` or `mariadb://` URL. */
+  /**
+   * @param url A `mysql://` or `mariadb://` URL. TLS follows MySQL's
+   *   `ssl-mode`: `preferred` (the default: TLS when the server offers it,
+   *   unverified), `disabled`, `required` (TLS, unverified), `verify_ca`
+   *   (the certificate must chain to a trusted CA) and `verify_identity`
+   *   (and name the URL's host). `ssl-ca=/path/ca.pem` adds a CA to trust
+   *   (to the Mozilla roots built in); `ssl-cert=` and `ssl-key=` give a
+   *   client certificate. A certificate file that cannot be read is a
+   *   `TypeError`.
+   *
+   * ```ts
+   * new MysqlKvStore("mysql://app:secret@db.internal/app?ssl-mode=verify_identity&ssl-ca=/etc/ssl/db-ca.pem");
+   * ```
+   */
   constructor(url: string | URL, options?: MysqlKvStoreOptions);
 }
 

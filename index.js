@@ -376,6 +376,15 @@ function numberOption(options, name, fallback, className, { min = 0, integer = f
   return v
 }
 
+/** A PEM option (`tls.ca`, …): text, or its bytes (a Buffer from readFileSync). */
+function pemOption(options, name, className) {
+  const v = options[name]
+  if (v === undefined || v === null) return undefined
+  if (typeof v === 'string') return v
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1')
+  throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} option tls.${name} must be PEM text (a string or Buffer), not ${describe(v)}`)
+}
+
 function urlArgument(url, className) {
   if (typeof url !== 'string' && !(url instanceof URL)) {
     throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${className} needs a connection URL, not ${describe(url)}`)
@@ -390,6 +399,8 @@ function sqlServerOptions(opts, className, defaultTable) {
     initialized: booleanOption(opts, 'initialized', false, className),
     maxConnections: numberOption(opts, 'maxConnections', 10, className, { min: 1, integer: true }),
     connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, className, { min: 1 }),
+    // Longer than Redis's: a statement may rightly wait for other writers' row locks.
+    responseTimeoutMs: numberOption(opts, 'responseTimeout', 10000, className, { min: 0 }),
   }
 }
 
@@ -402,11 +413,18 @@ class RedisKvStore extends FedikvKvStore {
     const urls = cluster ? url.map((u) => urlArgument(u, name)) : [urlArgument(url, name)]
     const opts = optionsObject(options, name)
     const keyPrefix = stringOption(opts, 'keyPrefix', 'fedify::', name)
+    const tls = opts.tls ?? {}
+    if (typeof tls !== 'object') {
+      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: ${name} option tls must be an object ({ ca, cert, key }), not ${describe(tls)}`)
+    }
     super(openNative(() => NativeStore.redis(urls, {
       keyPrefix,
       cluster,
       connectTimeoutMs: numberOption(opts, 'connectTimeout', 5000, name, { min: 1 }),
       responseTimeoutMs: numberOption(opts, 'responseTimeout', 5000, name, { min: 0 }),
+      tlsCa: pemOption(tls, 'ca', name),
+      tlsCert: pemOption(tls, 'cert', name),
+      tlsKey: pemOption(tls, 'key', name),
     })))
     this.#keyPrefix = keyPrefix
   }

@@ -151,6 +151,9 @@ test("bad server store options are a TypeError at construction", async () => {
     () => new MysqlKvStore("postgres://localhost/db"),
     () => new MysqlKvStore("mysql://localhost/db", { tableName: "a".repeat(51) }),
     () => new MysqlKvStore(42),
+    () => new PostgresKvStore("postgres://localhost/db", { responseTimeout: -1 }),
+    () => new MysqlKvStore("mysql://localhost/db", { responseTimeout: "10s" }),
+    () => new RedisKvStore("redis://localhost", { responseTimeout: Number.NaN }),
   ];
   for (const make of bad) assert.throws(make, code("ERR_FEDIKV_INVALID_OPTION", TypeError));
 });

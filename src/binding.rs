@@ -49,7 +49,9 @@ where
 {
     let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
     if !inline {
-        return env.spawn_future(async move { settle(fut.await) }).map(Either::B);
+        return env
+            .spawn_future(async move { settle(fut.await) })
+            .map(Either::B);
     }
     let mut cx = Context::from_waker(Waker::noop());
     match within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
@@ -130,6 +132,11 @@ pub struct RedisOptions {
     pub connect_timeout_ms: f64,
     /// 0 waits forever.
     pub response_timeout_ms: f64,
+    /// PEM text: CAs to trust instead of the system's, a client
+    /// certificate and its key (for `rediss://`).
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 /// Options of `NativeStore.postgres`.
@@ -141,6 +148,8 @@ pub struct PostgresOptions {
     pub unlogged: bool,
     pub max_connections: u32,
     pub connect_timeout_ms: f64,
+    /// 0 waits forever.
+    pub response_timeout_ms: f64,
 }
 
 /// Options of `NativeStore.mysql`.
@@ -151,6 +160,8 @@ pub struct MysqlOptions {
     pub initialized: bool,
     pub max_connections: u32,
     pub connect_timeout_ms: f64,
+    /// 0 waits forever.
+    pub response_timeout_ms: f64,
 }
 
 /// Options of `NativeStore.denokv`.
@@ -180,6 +191,16 @@ fn millis(name: &str, ms: f64) -> napi::Result<std::time::Duration> {
                 format!("{name} must be a positive number of milliseconds, not {ms}"),
             ))
         })
+}
+
+/// A response timeout: 0 means none (wait forever).
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+fn optional_millis(name: &str, ms: f64) -> napi::Result<Option<std::time::Duration>> {
+    if ms == 0.0 {
+        Ok(None)
+    } else {
+        millis(name, ms).map(Some)
+    }
 }
 
 fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
@@ -229,7 +250,9 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.initialize().await })
+        run(env, self.store.answers_inline(), async move {
+            store.initialize().await
+        })
     }
 
     #[napi(
@@ -239,7 +262,9 @@ impl NativeStore {
     pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.get(&key).await })
+        run(env, self.store.answers_inline(), async move {
+            store.get(&key).await
+        })
     }
 
     /// `value` is JSON text; `null` deletes.
@@ -254,14 +279,18 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.set(&key, value, ttl).await })
+        run(env, self.store.answers_inline(), async move {
+            store.set(&key, value, ttl).await
+        })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.delete(&key).await })
+        run(env, self.store.answers_inline(), async move {
+            store.delete(&key).await
+        })
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
@@ -314,13 +343,17 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.drop_storage().await })
+        run(env, self.store.answers_inline(), async move {
+            store.drop_storage().await
+        })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move { store.close().await })
+        run(env, self.store.answers_inline(), async move {
+            store.close().await
+        })
     }
 }
 
@@ -346,10 +379,11 @@ impl NativeStore {
         };
         config.key_prefix = options.key_prefix;
         config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
-        config.response_timeout = if options.response_timeout_ms == 0.0 {
-            None
-        } else {
-            Some(millis("responseTimeout", options.response_timeout_ms)?)
+        config.response_timeout = optional_millis("responseTimeout", options.response_timeout_ms)?;
+        config.tls = crate::redis::RedisTls {
+            ca: options.tls_ca,
+            cert: options.tls_cert,
+            key: options.tls_key,
         };
         Ok(native(RedisBackend::new(config).map_err(to_js)?))
     }
@@ -367,6 +401,7 @@ impl NativeStore {
             unlogged: options.unlogged,
             max_connections: options.max_connections,
             connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
             ..PostgresConfig::new(url)
         };
         Ok(native(PostgresBackend::new(config).map_err(to_js)?))
@@ -384,6 +419,7 @@ impl NativeStore {
             initialized: options.initialized,
             max_connections: options.max_connections,
             connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
+            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
             ..MysqlConfig::new(url)
         };
         Ok(native(MysqlBackend::new(config).map_err(to_js)?))

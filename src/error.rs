@@ -86,4 +86,16 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `message` with a hint on how to trust the server's CA when it says that
+/// TLS could not verify the server's certificate (rustls: "invalid peer
+/// certificate: UnknownIssuer", "…NotValidForName", …).
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+pub fn with_certificate_hint(message: String, how_to_trust: &str) -> String {
+    if message.contains("invalid peer certificate") {
+        format!("{message} (the server's certificate did not verify: {how_to_trust})")
+    } else {
+        message
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

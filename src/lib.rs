@@ -6,6 +6,8 @@
 //! `binding` is the thin napi layer that JavaScript sees.
 
 pub mod backend;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod certificate_files;
 #[cfg(feature = "denokv")]
 pub mod denokv;
 pub mod error;
@@ -16,10 +18,17 @@ pub mod memory;
 pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql", feature = "denokv"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "denokv"
+))]
 mod redact;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
+mod response_timeout;
 #[cfg(any(feature = "mysql", feature = "denokv"))]
 mod retry;
 mod sql_names;

@@ -43,8 +43,7 @@ pub fn denokv_binary() -> Option<PathBuf> {
                     .collect::<Vec<_>>()
             }))
             .chain(
-                std::env::var_os("HOME")
-                    .map(|home| PathBuf::from(home).join(".cargo/bin/denokv")),
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin/denokv")),
             )
             .collect(),
     };

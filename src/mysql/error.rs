@@ -1,7 +1,11 @@
 //! Every failure of the driver or the server, as fedikv's error kinds: the
 //! one place that maps them.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{with_certificate_hint, Error, ErrorKind};
+
+/// How a MySQL URL names the CA to trust.
+const TRUST: &str = "give the CA that issued it with ssl-ca=/path/to/ca.pem in the URL, \
+                     or match the URL's host name to the certificate";
 use sqlx_mysql::MySqlDatabaseError;
 use std::time::Duration;
 
@@ -88,14 +92,20 @@ pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
         E::PoolClosed => return Error::closed("MySQL"),
         E::Io(io) => (
             ErrorKind::Connection,
-            format!(
-                "the connection to the MySQL/MariaDB server at {} failed: {io}",
-                server.address
+            with_certificate_hint(
+                format!(
+                    "the connection to the MySQL/MariaDB server at {} failed: {io}",
+                    server.address
+                ),
+                TRUST,
             ),
         ),
         E::Tls(tls) => (
             ErrorKind::Connection,
-            format!("TLS with the server at {} failed: {tls}", server.address),
+            with_certificate_hint(
+                format!("TLS with the server at {} failed: {tls}", server.address),
+                TRUST,
+            ),
         ),
         E::Configuration(c) => (ErrorKind::InvalidOption, format!("bad option: {c}")),
         E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) => {

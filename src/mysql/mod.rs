@@ -11,6 +11,7 @@
 //!   index, at most every few seconds, in the background.
 
 mod error;
+mod lease;
 mod sql;
 #[cfg(test)]
 mod tests;
@@ -20,18 +21,21 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
 use crate::redact::mask_password;
+use crate::response_timeout::{self, Limit};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{code, error_number, mysql_error, Server};
+use lease::Lease;
 use sql::Sql;
 use sqlx_core::connection::{ConnectOptions, Connection};
 use sqlx_core::pool::{Pool, PoolOptions};
-use sqlx_core::query::query;
+use sqlx_core::query::{query, Query};
 use sqlx_core::raw_sql::raw_sql;
 use sqlx_core::row::Row;
 use sqlx_core::Url;
-use sqlx_mysql::{MySql, MySqlConnectOptions, MySqlRow};
+use sqlx_mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -39,6 +43,13 @@ use std::time::Duration;
 pub const DEFAULT_TABLE: &str = "fedify_kv";
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than Redis's 5 s: a statement may rightly wait for row locks
+/// held by other writers, or for DDL.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The background purge's own bound (it is no caller's operation, and its
+/// batch may take longer than one).
+const PURGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The width of the `key` column in characters (`VARCHAR(768)` in Fedify's
 /// layout, the most InnoDB can index in utf8mb4). The key's JSON text must fit.
@@ -81,6 +92,10 @@ pub struct MysqlConfig {
     /// How long an operation waits for a connection (connecting included)
     /// before failing with `ErrorKind::Connection`.
     pub connect_timeout: Duration,
+    /// How long an operation waits for the server's answers once it has its
+    /// connection, before failing with `ErrorKind::Connection` (the
+    /// connection is then closed); `None` waits as long as it takes.
+    pub response_timeout: Option<Duration>,
 }
 
 impl MysqlConfig {
@@ -91,6 +106,7 @@ impl MysqlConfig {
             initialized: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
         }
     }
 }
@@ -103,6 +119,7 @@ impl fmt::Debug for MysqlConfig {
             .field("initialized", &self.initialized)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
             .finish()
     }
 }
@@ -139,6 +156,7 @@ fn connect_options(url: &str) -> Result<MySqlConnectOptions> {
     }
     let options = MySqlConnectOptions::from_url(&parsed)
         .map_err(|e| invalid_option(format!("the URL is not valid ({e})")))?;
+    crate::certificate_files::check("MySQL", &parsed)?;
     // sqlx sets every session to UTC by default; @fedify/mysql leaves the
     // server's default, and `expires` is wall-clock time in the session's
     // zone, so fedikv leaves it too (unless the URL asks for a zone).
@@ -218,6 +236,7 @@ struct PurgeState {
 pub struct MysqlBackend {
     options: MySqlConnectOptions,
     max_connections: u32,
+    response_timeout: Option<Duration>,
     server: Server,
     /// Made by the first operation: sqlx's pool starts its maintenance task
     /// on the current runtime, and `new` may run outside one.
@@ -236,8 +255,9 @@ impl MysqlBackend {
         if config.max_connections == 0 {
             return Err(invalid_option("max_connections must be at least 1".into()));
         }
-        if config.connect_timeout.is_zero() {
-            return Err(invalid_option("connect_timeout must be positive".into()));
+        if config.connect_timeout.is_zero() || config.response_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(invalid_option("timeouts must be longer than zero".into()));
         }
         let address = match options.get_socket() {
             Some(socket) => socket.display().to_string(),
@@ -246,6 +266,7 @@ impl MysqlBackend {
         Ok(MysqlBackend {
             options,
             max_connections: config.max_connections,
+            response_timeout: config.response_timeout,
             server: Server {
                 address,
                 connect_timeout: config.connect_timeout,
@@ -282,26 +303,70 @@ impl MysqlBackend {
         })
     }
 
-    /// The pool, once the table exists.
-    async fn ready(&self) -> Result<&Pool<MySql>> {
-        let pool = self.pool();
-        if !self.initialized.load(Ordering::Acquire) {
-            let _guard = self.init_lock.lock().await;
-            if !self.initialized.load(Ordering::Acquire) {
-                raw_sql(self.sql.create_table.clone())
-                    .execute(pool)
-                    .await
-                    .map_err(|e| self.error(e))?;
-                match raw_sql(self.sql.create_index.clone()).execute(pool).await {
-                    Err(e) if error_number(&e) != Some(code::DUP_KEYNAME) => {
-                        return Err(self.error(e))
-                    }
-                    _ => {}
+    fn no_answer(&self) -> Error {
+        let limit = Limit::Response(self.response_timeout);
+        response_timeout::no_answer("MySQL", &self.server.address, limit)
+    }
+
+    fn too_long(&self, limit: Option<Duration>) -> Error {
+        response_timeout::no_answer("MySQL", &self.server.address, Limit::Operation(limit))
+    }
+
+    /// Runs `op` on a pooled connection, the table created first if needed.
+    /// `op` gets the connection and gives it back with its result (so that
+    /// its future borrows nothing from this call). Its statements get the
+    /// response timeout together; a connection cut off by it is closed,
+    /// never pooled again (see [`Lease`]). The whole operation takes at
+    /// most the connect timeout plus the response timeout.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(Lease) -> Fut,
+        Fut: Future<Output = (Lease, Result<T>)>,
+    {
+        let limit =
+            response_timeout::operation_limit(self.server.connect_timeout, self.response_timeout);
+        let work = async {
+            let conn = self.pool().acquire().await.map_err(|e| self.error(e))?;
+            let answered = async {
+                let mut conn = Lease::new(conn);
+                match self.ensure_table(&mut conn).await {
+                    Ok(()) => op(conn).await,
+                    Err(e) => (conn, Err(e)),
                 }
-                self.initialized.store(true, Ordering::Release);
-            }
+            };
+            let (conn, result) = response_timeout::within(self.response_timeout, answered)
+                .await
+                .ok_or_else(|| self.no_answer())?;
+            conn.finish();
+            result
+        };
+        response_timeout::within(limit, work)
+            .await
+            .unwrap_or_else(|| Err(self.too_long(limit)))
+    }
+
+    /// Creates the table and its index once per store (unless configured
+    /// as initialized).
+    async fn ensure_table(&self, conn: &mut MySqlConnection) -> Result<()> {
+        if self.initialized.load(Ordering::Acquire) {
+            return Ok(());
         }
-        Ok(pool)
+        let _guard = self.init_lock.lock().await;
+        if !self.initialized.load(Ordering::Acquire) {
+            raw_sql(self.sql.create_table.clone())
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.error(e))?;
+            match raw_sql(self.sql.create_index.clone())
+                .execute(&mut *conn)
+                .await
+            {
+                Err(e) if error_number(&e) != Some(code::DUP_KEYNAME) => return Err(self.error(e)),
+                _ => {}
+            }
+            self.initialized.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Starts a purge of expired rows in the background if the last one is
@@ -320,12 +385,19 @@ impl MysqlBackend {
         };
         let (pool, sql, state) = (self.pool().clone(), self.sql.clone(), self.purge.clone());
         runtime.spawn(async move {
-            let deleted = query(sql.purge.clone())
-                .execute(&pool)
-                .await
-                .map(|done| done.rows_affected());
-            let wait = match deleted {
-                Ok(n) if n >= u64::from(PURGE_LIMIT) => PURGE_AGAIN_MS,
+            // Ends when the store closes (closing waits for lent
+            // connections) or after its own timeout; a connection cut off
+            // either way is closed.
+            let purging = async {
+                let mut conn = Lease::new(pool.acquire().await?);
+                let deleted = query(sql.purge.clone()).execute(&mut *conn).await;
+                conn.finish();
+                deleted.map(|done| done.rows_affected())
+            };
+            let mut closing = pool.close_event();
+            let purging = tokio::time::timeout(PURGE_TIMEOUT, closing.do_until(purging));
+            let wait = match purging.await {
+                Ok(Ok(Ok(n))) if n >= u64::from(PURGE_LIMIT) => PURGE_AGAIN_MS,
                 _ => PURGE_INTERVAL_MS,
             };
             state.next_ms.store(now_ms() + wait, Ordering::Release);
@@ -338,26 +410,54 @@ impl MysqlBackend {
     /// It can deadlock with a purge: the purge locks `expires` index entries
     /// then rows, a write over an expired row the other way round, and
     /// InnoDB rolls back the smaller transaction, which is the write.
-    async fn retrying_deadlocks<T, F>(&self, statement: impl Fn() -> F) -> Result<T>
-    where
-        F: std::future::Future<Output = Result<T, sqlx_core::Error>>,
-    {
+    async fn write_retrying_deadlocks<'q>(
+        &self,
+        conn: &mut MySqlConnection,
+        statement: impl Fn() -> Query<'q, MySql, MySqlArguments>,
+    ) -> Result<()> {
         let mut attempt = 0;
         loop {
-            match statement().await {
+            match statement().execute(&mut *conn).await {
                 Err(e) if error_number(&e) == Some(code::LOCK_DEADLOCK) && attempt < 3 => {
                     backoff(attempt).await;
                     attempt += 1;
                 }
-                done => return done.map_err(|e| self.error(e)),
+                done => return done.map(|_| ()).map_err(|e| self.error(e)),
             }
         }
+    }
+
+    /// `cas`, started over while the row changed under it or InnoDB chose
+    /// it as a deadlock victim, up to [`CAS_ATTEMPTS`] times.
+    async fn cas_on(
+        &self,
+        conn: &mut MySqlConnection,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+        ttl: Option<i64>,
+    ) -> Result<bool> {
+        for attempt in 0..CAS_ATTEMPTS {
+            match self.try_cas(conn, key, expected, new, ttl).await {
+                Ok(swapped) => return Ok(swapped),
+                Err(CasFailure::Again) => backoff(attempt).await,
+                Err(CasFailure::Driver(e)) => return Err(self.error(e)),
+                Err(CasFailure::Store(e)) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "MySQL: cas gave up after {CAS_ATTEMPTS} attempts: other writers kept changing \
+                 the row or deadlocking with it"
+            ),
+        ))
     }
 
     /// One attempt of `cas`.
     async fn try_cas(
         &self,
-        pool: &Pool<MySql>,
+        conn: &mut MySqlConnection,
         key: &str,
         expected: Option<&str>,
         new: Option<&str>,
@@ -372,7 +472,7 @@ impl MysqlBackend {
                 .bind(key)
                 .bind(value)
                 .bind(ttl)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
             {
                 Ok(_) => return Ok(true),
@@ -380,7 +480,7 @@ impl MysqlBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut tx = pool.begin().await?;
+        let mut tx = conn.begin().await?;
         // Locks the row, expired or not, until commit: no other writer can
         // change it between the comparison and the write.
         let row = query(self.sql.lock_row.clone())
@@ -445,31 +545,38 @@ impl KvBackend for MysqlBackend {
     }
 
     async fn initialize(&self) -> Result<()> {
-        self.ready().await.map(|_| ())
+        self.run(|conn| async move { (conn, Ok(())) }).await
     }
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
         let key = key_text(key)?;
-        let pool = self.ready().await?;
-        let row = query(self.sql.get.clone())
-            .bind(&key)
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        row.map(|row| text_column(&row, 0).map_err(|e| self.error(e)))
-            .transpose()
+        self.run(|mut conn| async move {
+            let row = query(self.sql.get.clone())
+                .bind(&key)
+                .fetch_optional(&mut *conn)
+                .await;
+            let value = row
+                .and_then(|row| row.map(|row| text_column(&row, 0)).transpose())
+                .map_err(|e| self.error(e));
+            (conn, value)
+        })
+        .await
     }
 
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
         let key = key_text(key)?;
-        let pool = self.ready().await?;
         let ttl = ttl_micros(ttl);
-        self.retrying_deadlocks(|| {
-            query(self.sql.upsert.clone())
-                .bind(&key)
-                .bind(&value)
-                .bind(ttl)
-                .execute(pool)
+        let (key, value) = (&key, &value);
+        self.run(|mut conn| async move {
+            let done = self
+                .write_retrying_deadlocks(&mut conn, || {
+                    query(self.sql.upsert.clone())
+                        .bind(key)
+                        .bind(value)
+                        .bind(ttl)
+                })
+                .await;
+            (conn, done)
         })
         .await?;
         self.maybe_purge();
@@ -478,9 +585,14 @@ impl KvBackend for MysqlBackend {
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let key = key_text(key)?;
-        let pool = self.ready().await?;
-        self.retrying_deadlocks(|| query(self.sql.delete.clone()).bind(&key).execute(pool))
-            .await?;
+        let key = &key;
+        self.run(|mut conn| async move {
+            let done = self
+                .write_retrying_deadlocks(&mut conn, || query(self.sql.delete.clone()).bind(key))
+                .await;
+            (conn, done)
+        })
+        .await?;
         self.maybe_purge();
         Ok(())
     }
@@ -493,31 +605,18 @@ impl KvBackend for MysqlBackend {
         ttl: Option<Ttl>,
     ) -> Result<bool> {
         let key = key_text(key)?;
-        let pool = self.ready().await?;
         let ttl = ttl_micros(ttl);
-        for attempt in 0..CAS_ATTEMPTS {
-            match self
-                .try_cas(pool, &key, expected, new.as_deref(), ttl)
-                .await
-            {
-                Ok(swapped) => {
-                    if swapped {
-                        self.maybe_purge();
-                    }
-                    return Ok(swapped);
-                }
-                Err(CasFailure::Again) => backoff(attempt).await,
-                Err(CasFailure::Driver(e)) => return Err(self.error(e)),
-                Err(CasFailure::Store(e)) => return Err(e),
-            }
+        let (key, new) = (&key, new.as_deref());
+        let swapped = self
+            .run(|mut conn| async move {
+                let swapped = self.cas_on(&mut conn, key, expected, new, ttl).await;
+                (conn, swapped)
+            })
+            .await?;
+        if swapped {
+            self.maybe_purge();
         }
-        Err(Error::new(
-            ErrorKind::Busy,
-            format!(
-                "MySQL: cas gave up after {CAS_ATTEMPTS} attempts: other writers kept changing \
-                 the row or deadlocking with it"
-            ),
-        ))
+        Ok(swapped)
     }
 
     async fn list_page(
@@ -527,35 +626,37 @@ impl KvBackend for MysqlBackend {
         limit: usize,
         expiry: Expiry,
     ) -> Result<Page> {
-        let pool = self.ready().await?;
         let after = cursor.unwrap_or("");
         let limit = limit.max(1);
         let read_expiry = expiry == Expiry::Read;
-        let rows = if prefix.is_empty() {
-            let sql = match expiry {
-                Expiry::Skip => &self.sql.list_all,
-                Expiry::Read => &self.sql.list_all_with_expiry,
-            };
-            query(sql.clone())
-                .bind(after)
-                .bind(limit as i64)
-                .fetch_all(pool)
-                .await
-        } else {
-            let (low, high) = json_prefix_range(prefix);
-            let sql = match expiry {
-                Expiry::Skip => &self.sql.list_range,
-                Expiry::Read => &self.sql.list_range_with_expiry,
-            };
-            query(sql.clone())
-                .bind(after)
-                .bind(low)
-                .bind(high)
-                .bind(limit as i64)
-                .fetch_all(pool)
-                .await
-        }
-        .map_err(|e| self.error(e))?;
+        let (list_all, list_range) = match expiry {
+            Expiry::Skip => (&self.sql.list_all, &self.sql.list_range),
+            Expiry::Read => (
+                &self.sql.list_all_with_expiry,
+                &self.sql.list_range_with_expiry,
+            ),
+        };
+        let rows = self
+            .run(|mut conn| async move {
+                let rows = if prefix.is_empty() {
+                    query(list_all.clone())
+                        .bind(after)
+                        .bind(limit as i64)
+                        .fetch_all(&mut *conn)
+                        .await
+                } else {
+                    let (low, high) = json_prefix_range(prefix);
+                    query(list_range.clone())
+                        .bind(after)
+                        .bind(low)
+                        .bind(high)
+                        .bind(limit as i64)
+                        .fetch_all(&mut *conn)
+                        .await
+                };
+                (conn, rows.map_err(|e| self.error(e)))
+            })
+            .await?;
         let now = now_ms();
         let mut cursor = None;
         let mut entries = Vec::with_capacity(rows.len());
@@ -596,10 +697,14 @@ impl KvBackend for MysqlBackend {
 
     async fn drop_storage(&self) -> Result<()> {
         let _guard = self.init_lock.lock().await;
-        raw_sql(self.sql.drop_table.clone())
-            .execute(self.pool())
+        let conn = self.pool().acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = Lease::new(conn);
+        let dropping = raw_sql(self.sql.drop_table.clone()).execute(&mut *conn);
+        let dropped = response_timeout::within(self.response_timeout, dropping)
             .await
-            .map_err(|e| self.error(e))?;
+            .ok_or_else(|| self.no_answer())?;
+        conn.finish();
+        dropped.map_err(|e| self.error(e))?;
         self.initialized.store(false, Ordering::Release);
         Ok(())
     }

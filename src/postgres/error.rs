@@ -1,7 +1,11 @@
 //! PostgreSQL failures as the store's error kinds: the one place that maps
 //! them.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{with_certificate_hint, Error, ErrorKind};
+
+/// How a PostgreSQL URL names the CA to trust.
+const TRUST: &str = "give the CA that issued it with sslrootcert=/path/to/ca.pem in the URL, \
+                     or match the URL's host name to the certificate";
 use sqlx_core::error::Error as SqlxError;
 
 /// Maps every sqlx/PostgreSQL failure to the error kinds. `address` is the
@@ -28,11 +32,11 @@ pub(super) fn postgres_error(e: SqlxError, address: &str, connect_timeout_ms: u1
         }
         SqlxError::Io(io) => (
             ErrorKind::Connection,
-            format!("the connection to {address} failed: {io}"),
+            with_certificate_hint(format!("the connection to {address} failed: {io}"), TRUST),
         ),
         SqlxError::Tls(tls) => (
             ErrorKind::Connection,
-            format!("TLS with {address} failed: {tls}"),
+            with_certificate_hint(format!("TLS with {address} failed: {tls}"), TRUST),
         ),
         SqlxError::PoolTimedOut => (
             ErrorKind::Connection,

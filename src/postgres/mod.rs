@@ -24,6 +24,7 @@ use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
+use crate::response_timeout::{self, Limit};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{connection_lost, postgres_error};
@@ -35,8 +36,6 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::Url;
 use sqlx_postgres::types::PgInterval;
-#[cfg(not(feature = "postgres-tls"))]
-use sqlx_postgres::PgSslMode;
 use sqlx_postgres::{PgConnectOptions, PgConnection, Postgres};
 use std::fmt;
 use std::future::Future;
@@ -50,6 +49,13 @@ pub use sql::validate_table_name;
 pub const DEFAULT_TABLE: &str = "fedify_kv_v2";
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than Redis's 5 s: a statement may rightly wait for row locks
+/// held by other writers, or for DDL.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The background purge's own bound: without an index on expiry it may
+/// scan a large table, which a response timeout would cut off every time.
+const PURGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Expired rows are purged at most this often per store, each time at most
 /// [`PURGE_LIMIT`] rows. The layout has no index on expiry, so a purge is a
@@ -80,6 +86,10 @@ pub struct PostgresConfig {
     /// How long an operation waits for a connection (connecting included)
     /// before failing with a connection error.
     pub connect_timeout: Duration,
+    /// How long an operation waits for the server's answers once it has its
+    /// connection, before failing with a connection error (the connection
+    /// is then closed); `None` waits as long as it takes.
+    pub response_timeout: Option<Duration>,
 }
 
 impl PostgresConfig {
@@ -91,6 +101,7 @@ impl PostgresConfig {
             unlogged: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
         }
     }
 }
@@ -104,6 +115,7 @@ impl fmt::Debug for PostgresConfig {
             .field("unlogged", &self.unlogged)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
             .finish()
     }
 }
@@ -123,19 +135,7 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     }
     let options =
         PgConnectOptions::from_str(url).map_err(|e| invalid_option(format!("invalid URL: {e}")))?;
-    // Without TLS built in, refuse now what would fail on every
-    // connection later.
-    #[cfg(not(feature = "postgres-tls"))]
-    if matches!(
-        options.get_ssl_mode(),
-        PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-    ) {
-        return Err(invalid_option(
-            "sslmode=require/verify-ca/verify-full needs TLS, which this build of \
-             fedikv does not include (the Cargo feature postgres-tls)"
-                .into(),
-        ));
-    }
+    crate::certificate_files::check("PostgreSQL", &parsed)?;
     Ok(match options.get_application_name() {
         Some(_) => options,
         None => options.application_name("fedikv"),
@@ -153,6 +153,7 @@ struct PurgeSchedule {
 /// operation connects and creates the table.
 pub struct PostgresBackend {
     connect_timeout: Duration,
+    response_timeout: Option<Duration>,
     /// `host:port` (or the socket path) for messages: never the URL.
     address: String,
     unlogged: bool,
@@ -181,8 +182,9 @@ impl PostgresBackend {
         if config.max_connections == 0 {
             return Err(invalid_option("max_connections must be at least 1".into()));
         }
-        if config.connect_timeout.is_zero() {
-            return Err(invalid_option("connect_timeout must be positive".into()));
+        if config.connect_timeout.is_zero() || config.response_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(invalid_option("timeouts must be longer than zero".into()));
         }
         let connect = connect_options(&config.url)?;
         let address = match connect.get_socket() {
@@ -192,6 +194,7 @@ impl PostgresBackend {
         Ok(PostgresBackend {
             pool: Pool::new(connect, config.max_connections, config.connect_timeout),
             connect_timeout: config.connect_timeout,
+            response_timeout: config.response_timeout,
             address,
             unlogged: config.unlogged,
             sql: Sql::new(&config.table),
@@ -209,6 +212,15 @@ impl PostgresBackend {
         postgres_error(e, &self.address, self.connect_timeout.as_millis())
     }
 
+    fn no_answer(&self) -> Error {
+        let limit = Limit::Response(self.response_timeout);
+        response_timeout::no_answer("PostgreSQL", &self.address, limit)
+    }
+
+    fn too_long(&self, limit: Option<Duration>) -> Error {
+        response_timeout::no_answer("PostgreSQL", &self.address, Limit::Operation(limit))
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("PostgreSQL"));
@@ -222,18 +234,34 @@ impl PostgresBackend {
     /// a server restart costs no failed operation.
     ///
     /// `op` gets the connection and gives it back with its result (so that
-    /// its future borrows nothing from this call).
+    /// its future borrows nothing from this call). Each statement gets the
+    /// response timeout (a connection cut off by it is closed, not pooled:
+    /// the lease is dropped unfinished), and the whole operation the
+    /// connect timeout plus the response timeout, retry included.
     async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
     where
         F: Fn(Lease) -> Fut,
         Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
     {
         self.check_open()?;
+        let limit = response_timeout::operation_limit(self.connect_timeout, self.response_timeout);
+        response_timeout::within(limit, self.run_retrying(idempotent, op))
+            .await
+            .unwrap_or_else(|| Err(self.too_long(limit)))
+    }
+
+    async fn run_retrying<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
+    where
+        F: Fn(Lease) -> Fut,
+        Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
+    {
         self.ensure_table().await?;
         let mut retried = !idempotent;
         loop {
             let conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-            let (mut conn, result) = op(conn).await;
+            let (mut conn, result) = response_timeout::within(self.response_timeout, op(conn))
+                .await
+                .ok_or_else(|| self.no_answer())?;
             conn.finished(&result);
             drop(conn);
             match result {
@@ -255,7 +283,11 @@ impl PostgresBackend {
         let _guard = self.init_lock.lock().await;
         if !self.initialized.load(Ordering::Acquire) {
             let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-            let result = self.create_table(&mut conn).await;
+            // Cut off, the connection is dropped unfinished: closed.
+            let result =
+                response_timeout::within(self.response_timeout, self.create_table(&mut conn))
+                    .await
+                    .ok_or_else(|| self.no_answer())?;
             conn.finished(&result);
             result.map_err(|e| self.error(e))?;
             self.initialized.store(true, Ordering::Release);
@@ -322,9 +354,15 @@ impl PostgresBackend {
             let started = Instant::now();
             let purged = match pool.acquire().await {
                 Ok(mut conn) => {
-                    let purged = query(purge).bind(PURGE_LIMIT).execute(&mut *conn).await;
-                    conn.finished(&purged);
-                    purged
+                    let purging = query(purge).bind(PURGE_LIMIT).execute(&mut *conn);
+                    match tokio::time::timeout(PURGE_TIMEOUT, purging).await {
+                        Ok(purged) => {
+                            conn.finished(&purged);
+                            purged
+                        }
+                        // The connection is dropped unfinished: closed.
+                        Err(_) => Err(SqlxError::PoolTimedOut),
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -557,7 +595,10 @@ impl KvBackend for PostgresBackend {
         self.check_open()?;
         let _guard = self.init_lock.lock().await;
         let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-        let result = query(self.sql.drop_table.clone()).execute(&mut *conn).await;
+        let dropping = query(self.sql.drop_table.clone()).execute(&mut *conn);
+        let result = response_timeout::within(self.response_timeout, dropping)
+            .await
+            .ok_or_else(|| self.no_answer())?;
         conn.finished(&result);
         result.map_err(|e| self.error(e))?;
         self.initialized.store(false, Ordering::Release);

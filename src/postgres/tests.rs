@@ -706,8 +706,6 @@ fn bad_options_are_refused_at_construction() {
         "mysql://root@127.0.0.1/test",
         "postgres://h:notaport/db",
         "postgres://h/db?sslmode=bogus",
-        #[cfg(not(feature = "postgres-tls"))]
-        "postgres://h/db?sslmode=require",
     ] {
         let err = PostgresBackend::new(PostgresConfig::new(url)).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidOption, "{url}: {err}");
@@ -876,7 +874,6 @@ async fn a_server_that_never_answers_is_a_connection_error_within_the_timeout() 
     drop(silent);
 }
 
-#[cfg(feature = "postgres-tls")]
 #[tokio::test]
 async fn tls_when_the_url_requires_it() {
     let Some(url) = url() else { return };

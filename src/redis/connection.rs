@@ -11,7 +11,7 @@
 //! the store works again as soon as the server does.
 
 use super::redis_error;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{with_certificate_hint, Error, ErrorKind, Result};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -103,6 +103,16 @@ impl Connector {
         }
     }
 
+    /// Where to, for messages.
+    pub(super) fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// The longest an operation may take, connecting included.
+    pub(super) fn operation_limit(&self) -> Option<Duration> {
+        crate::response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -184,10 +194,12 @@ impl Connector {
                         ErrorKind::InvalidOption => ErrorKind::InvalidOption,
                         _ => ErrorKind::Connection,
                     };
-                    Err(Error::new(
-                        kind,
+                    let message = with_certificate_hint(
                         format!("Redis: cannot connect to {place}: {e}"),
-                    ))
+                        "give the CA that issued it as the option tls.ca, or match the \
+                         URL's host name to the certificate",
+                    );
+                    Err(Error::new(kind, message))
                 }
                 Err(_) => Err(Error::new(
                     ErrorKind::Connection,

@@ -24,12 +24,13 @@ use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
+use crate::response_timeout::{self, Limit};
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
 use list::{Listing, Position};
 use redis::cluster::ClusterClientBuilder;
-use redis::{RedisError, RedisResult, Script};
+use redis::{ClientTlsConfig, RedisError, RedisResult, Script, TlsCertificates};
 use std::fmt;
 use std::future::Future;
 use std::sync::LazyLock;
@@ -54,6 +55,63 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
+/// Certificates for `rediss://`, as PEM text. Without `ca` the server's
+/// certificate must chain to one of the system's CAs (read from the
+/// system's store at run time; no OpenSSL is needed).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// The CA certificates to trust instead of the system's (for a server
+    /// whose certificate a private or self-signed CA issued).
+    pub ca: Option<String>,
+    /// A client certificate (chain) and its private key, for a server that
+    /// asks for one (`tls-auth-clients yes`).
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key is a secret; the rest is long and says little.
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("cert", &self.cert.is_some())
+            .field("key", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl RedisTls {
+    fn is_empty(&self) -> bool {
+        self == &RedisTls::default()
+    }
+
+    /// The certificates as the `redis` crate takes them, checked enough to
+    /// refuse at construction what could never verify a server.
+    fn certificates(&self) -> Result<TlsCertificates> {
+        let invalid =
+            |message: &str| Error::new(ErrorKind::InvalidOption, format!("Redis: {message}"));
+        if let Some(ca) = &self.ca {
+            if !ca.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(invalid(
+                    "tls.ca holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+        }
+        let client_tls = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some(ClientTlsConfig {
+                client_cert: cert.clone().into_bytes(),
+                client_key: key.clone().into_bytes(),
+            }),
+            (None, None) => None,
+            _ => return Err(invalid("tls.cert and tls.key go together")),
+        };
+        Ok(TlsCertificates {
+            client_tls,
+            root_cert: self.ca.clone().map(String::into_bytes),
+        })
+    }
+}
+
 /// How to reach Redis and where in it the store lives.
 #[derive(Clone)]
 pub struct RedisConfig {
@@ -65,6 +123,8 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// How long one command may wait for its answer; `None` waits forever.
     pub response_timeout: Option<Duration>,
+    /// Certificates for `rediss://` URLs (only with them).
+    pub tls: RedisTls,
 }
 
 impl RedisConfig {
@@ -84,6 +144,7 @@ impl RedisConfig {
             key_prefix: DEFAULT_PREFIX.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
+            tls: RedisTls::default(),
         }
     }
 }
@@ -105,6 +166,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -188,19 +250,41 @@ impl RedisBackend {
         for url in &urls {
             check_url(url)?;
         }
-        if urls.iter().any(|u| u.starts_with("rediss://")) {
+        let tls = if urls.iter().any(|u| u.starts_with("rediss://")) {
             // The `redis` crate asks rustls for the process's default
             // crypto provider; ring is the one built in. If another was
             // installed first, that one is used.
             let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+            (!config.tls.is_empty())
+                .then(|| config.tls.certificates())
+                .transpose()?
+        } else if config.tls.is_empty() {
+            None
+        } else {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "Redis: TLS certificates are given, but the URL is not rediss://",
+            ));
+        };
         let target = match &config.target {
             RedisTarget::Standalone(url) => {
-                Target::Standalone(redis::Client::open(url.as_str()).map_err(|e| bad_url(url, e))?)
+                let client = redis::Client::open(url.as_str()).map_err(|e| bad_url(url, e))?;
+                Target::Standalone(match tls {
+                    Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)
+                        .map_err(bad_certificates)?,
+                    None => client,
+                })
             }
             RedisTarget::Cluster(urls) => {
                 let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
                     .connection_timeout(config.connect_timeout);
+                if let Some(certificates) = tls {
+                    // Checked on one node first: the cluster builder would
+                    // report bad certificates as a bad URL.
+                    redis::Client::build_with_tls(urls[0].as_str(), certificates.clone())
+                        .map_err(bad_certificates)?;
+                    builder = builder.certs(certificates);
+                }
                 if let Some(timeout) = config.response_timeout {
                     builder = builder.response_timeout(timeout);
                 }
@@ -229,17 +313,36 @@ impl RedisBackend {
 
     /// Runs `op` on the connection; a failure that leaves the connection
     /// unusable (dropped, timed out) makes the next operation reconnect.
+    /// Each command has the response timeout; the whole operation (several
+    /// commands, the Cluster client's retries) at most the connect timeout
+    /// plus the response timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (generation, conn) = self.connector.get().await?;
-        op(conn).await.map_err(|e| {
-            if e.is_unrecoverable_error() || e.is_timeout() {
+        let (limit, place) = (self.connector.operation_limit(), self.connector.place());
+        let mut used = None;
+        let work = async {
+            let (generation, conn) = self.connector.get().await?;
+            used = Some(generation);
+            op(conn).await.map_err(|e| {
+                if e.is_unrecoverable_error() || e.is_timeout() {
+                    self.connector.forget(generation);
+                }
+                redis_error(e)
+            })
+        };
+        let outcome = response_timeout::within(limit, work).await;
+        outcome.unwrap_or_else(|| {
+            if let Some(generation) = used {
                 self.connector.forget(generation);
             }
-            redis_error(e)
+            Err(response_timeout::no_answer(
+                "Redis",
+                place,
+                Limit::Operation(limit),
+            ))
         })
     }
 }
@@ -261,6 +364,16 @@ fn check_url(url: &str) -> Result<()> {
             ),
         ))
     }
+}
+
+fn bad_certificates(e: RedisError) -> Error {
+    Error::new(
+        ErrorKind::InvalidOption,
+        format!(
+            "Redis: the TLS certificates cannot be used: {}",
+            e.detail().unwrap_or_else(|| e.category())
+        ),
+    )
 }
 
 fn bad_url(url: &str, e: RedisError) -> Error {
