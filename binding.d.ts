@@ -23,8 +23,11 @@ export declare class NativeStore {
   delete(key: string): void | Promise<void>
   /** `expected` and `value` are JSON text; `null` means absent. */
   cas(key: string, expected?: string | undefined | null, value?: string | undefined | null, ttlMs?: number | undefined | null): boolean | Promise<boolean>
-  /** `prefix` is the JSON text of a key, or `null` for everything. */
-  listPage(prefix: string | undefined | null, cursor: string | undefined | null, limit: number): ListPage | Promise<ListPage>
+  /**
+   * `prefix` is the JSON text of a key, or `null` for everything.
+   * With `withExpiry`, each entry also carries when it expires.
+   */
+  listPage(prefix: string | undefined | null, cursor: string | undefined | null, limit: number, withExpiry?: boolean | undefined | null): ListPage | Promise<ListPage>
   dropStorage(): void | Promise<void>
   close(): void | Promise<void>
   /** `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster. */
@@ -44,9 +47,11 @@ export interface DenoKvOptions {
 
 /**
  * One page of a listing. `entries` is one JSON text, an array of
- * `[key, value]` pairs, so that JavaScript parses a whole page with one
- * `JSON.parse` instead of two per entry (measured: 665 → see README).
- * `cursor` continues the listing, or is absent at its end.
+ * `[key, value]` pairs (`[key, value, expiresAt]` when the listing reads
+ * expiry: epoch milliseconds, or `null` for none), so that JavaScript
+ * parses a whole page with one `JSON.parse` instead of two per entry
+ * (measured: 665 → see README). `cursor` continues the listing, or is
+ * absent at its end.
  */
 export interface ListPage {
   entries: string

@@ -68,6 +68,8 @@ export interface KvStoreListEntry {
  *   waits (SQLite: 5 s); trying again later may succeed.
  * - `ERR_FEDIKV_INVALID_DATA`: what the backend holds is not JSON.
  * - `ERR_FEDIKV_UNSUPPORTED`: the store cannot do this.
+ * - `ERR_FEDIKV_NOT_EMPTY`: {@link migrate} found entries in the target and
+ *   was not told to merge.
  * - `ERR_FEDIKV_INTERNAL`: a bug in fedikv, caught before it could crash the
  *   process; please report it.
  */
@@ -82,6 +84,7 @@ export type FedikvErrorCode =
   | "ERR_FEDIKV_BUSY"
   | "ERR_FEDIKV_INVALID_DATA"
   | "ERR_FEDIKV_UNSUPPORTED"
+  | "ERR_FEDIKV_NOT_EMPTY"
   | "ERR_FEDIKV_INTERNAL";
 
 /**
@@ -488,3 +491,148 @@ export declare class DenoKvStore extends FedikvKvStore {
    */
   drop(): Promise<void>;
 }
+/**
+ * The options {@link openKvStore} passes on to the store it opens; each
+ * store reads those it has (see its class).
+ */
+export interface OpenKvStoreOptions
+  extends
+    SqliteKvStoreOptions,
+    RedisKvStoreOptions,
+    PostgresKvStoreOptions,
+    MysqlKvStoreOptions,
+    DenoKvStoreOptions {}
+
+/**
+ * The fedikv store a URL names, so that one setting (an environment
+ * variable, say) picks the backend:
+ *
+ * ```ts
+ * const federation = createFederation({
+ *   kv: openKvStore(process.env.FEDIFY_KV_URL ?? "sqlite:./fedify.db"),
+ * });
+ * ```
+ *
+ * | URL | store |
+ * |---|---|
+ * | `memory:` | {@link MemoryKvStore} |
+ * | `sqlite:./fedify.db`, `sqlite:///var/lib/app/fedify.db`, `sqlite::memory:`, or a bare path (`./fedify.db`) | {@link SqliteKvStore} |
+ * | `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS) | {@link RedisKvStore} |
+ * | `redis://host1:7000,host2:7000,…` (two or more hosts), `redis+cluster://host:7000[,…]`, `rediss+cluster://…` | {@link RedisKvStore} on a Redis Cluster, those nodes as seeds (credentials and path apply to each) |
+ * | `postgres://…`, `postgresql://…` | {@link PostgresKvStore} |
+ * | `mysql://…`, `mariadb://…` | {@link MysqlKvStore} |
+ * | `denokv:./kv.sqlite3` (a Deno KV file), `http://…`, `https://…` (KV Connect) | {@link DenoKvStore} |
+ *
+ * The URL's query may carry `tableName` (SQL stores), `keyPrefix` (Redis)
+ * and `unlogged` (PostgreSQL); they are taken out before the URL reaches
+ * the driver, and `options` win over them. Other query parameters stay
+ * (`sslmode`, …).
+ *
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for an unknown scheme or
+ *   a malformed URL; the message lists the accepted forms.
+ */
+export declare function openKvStore(url: string | URL, options?: OpenKvStoreOptions): FedikvKvStore;
+
+/** One entry yielded by {@link listWithExpiry}. */
+export interface KvStoreEntryWithExpiry extends KvStoreListEntry {
+  /** When the entry expires, in epoch milliseconds; `null` if never. */
+  readonly expiresAt: number | null;
+}
+
+/**
+ * Like `store.list(prefix)`, with each entry's expiry. Not part of Fedify's
+ * `KvStore`: it is what {@link migrate} and the `fedikv` command use to
+ * keep TTLs. Servers that keep expiry on their own clock (PostgreSQL,
+ * MySQL, Redis) report the time left, turned into an instant on this
+ * machine's clock. Deno KV through KV Connect cannot tell expiry: there the
+ * listing rejects with `ERR_FEDIKV_UNSUPPORTED`.
+ *
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` when `store` is not a
+ *   fedikv store.
+ */
+export declare function listWithExpiry(
+  store: FedikvKvStore,
+  prefix?: KvKey | readonly [],
+): AsyncIterable<KvStoreEntryWithExpiry>;
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /** Copy only the entries under this key prefix (all by default). */
+  readonly prefix?: KvKey | readonly [];
+  /**
+   * Write into a target that already holds entries (under the prefix):
+   * entries of the source replace those with the same key, the others
+   * stay, and values already equal are left alone. Without it, such a
+   * target is refused with `ERR_FEDIKV_NOT_EMPTY`. `false` by default.
+   */
+  readonly merge?: boolean;
+  /** Read and count, but write nothing. `false` by default. */
+  readonly dryRun?: boolean;
+  /** Entries written at once. `500` by default. */
+  readonly batchSize?: number;
+  /**
+   * Called after each batch. Given, the source is counted first, so that
+   * `total` is known.
+   */
+  readonly onProgress?: (progress: MigrateProgress) => void;
+  /** Stops the migration after the batch in flight; it rejects with the reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link MigrateOptions.onProgress} is told. */
+export interface MigrateProgress {
+  /** Entries read from the source so far. */
+  readonly done: number;
+  /** Live entries the source held when the migration began. */
+  readonly total: number | null;
+  readonly copied: number;
+  readonly unchanged: number;
+  readonly expired: number;
+  readonly elapsedMs: number;
+}
+
+/** What {@link migrate} did. */
+export interface MigrateResult {
+  readonly dryRun: boolean;
+  /** Live entries of the source when it began (`null` without `onProgress`). */
+  readonly total: number | null;
+  /** Entries read from the source. */
+  readonly read: number;
+  /** Entries written (or, in a dry run, that would be). */
+  readonly copied: number;
+  /** Of those, how many with a TTL. */
+  readonly withTtl: number;
+  /** Entries whose value the target held already (merge only). */
+  readonly unchanged: number;
+  /** Entries that expired between their reading and their writing, not copied. */
+  readonly expired: number;
+  /** Live entries (under the prefix) at the end, in the source and the target. */
+  readonly sourceCount: number;
+  readonly targetCount: number;
+  /**
+   * Whether the counts agree: equal, or with `merge` the target holding at
+   * least as many. Always `true` in a dry run.
+   */
+  readonly ok: boolean;
+}
+
+/**
+ * Copies every live entry of `source` (under `options.prefix`) into
+ * `target`, each with the time it has left, in batches; expired entries
+ * are not copied. Both must be fedikv stores, of any backends. This is
+ * what `fedikv migrate` runs; call it from an app to move a
+ * {@link MemoryKvStore}, which no other process can reach:
+ *
+ * ```ts
+ * const result = await migrate(memoryKv, openKvStore("postgres://localhost/app"));
+ * if (!result.ok) throw new Error("the target lost entries");
+ * ```
+ *
+ * @throws {Error} `ERR_FEDIKV_NOT_EMPTY` when the target holds entries
+ *   under the prefix and `merge` is not set; nothing is written.
+ */
+export declare function migrate(
+  source: FedikvKvStore,
+  target: FedikvKvStore,
+  options?: MigrateOptions,
+): Promise<MigrateResult>;

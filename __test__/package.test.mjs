@@ -28,4 +28,10 @@ test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout
   copyFileSync(join(root, "__test__", "support", "package-user.mjs"), join(app, "main.mjs"));
   const out = execFileSync(process.execPath, ["main.mjs"], { cwd: app, encoding: "utf8" });
   assert.match(out, /package works/);
+  // The bin, as `npx fedikv` finds it in the installed package.
+  const help = execFileSync("npx", ["--no-install", "fedikv", "--help"], { cwd: app, encoding: "utf8" });
+  assert.match(help, /^Usage: fedikv <command>/);
+  const listed = execFileSync("npx", ["--no-install", "fedikv", "ls", "sqlite:./app.db", "--json"], { cwd: app, encoding: "utf8" });
+  // What main.mjs left in app.db: the cas wrote 1 without a TTL.
+  assert.deepEqual(JSON.parse(listed), { key: ["_fedify", "check"], value: 1, ttlMs: null, expiresAt: null });
 });

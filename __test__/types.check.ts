@@ -6,8 +6,12 @@ import { Temporal } from "@js-temporal/polyfill";
 import {
   DenoKvStore,
   type FedikvErrorCode,
+  listWithExpiry,
   MemoryKvStore,
+  migrate,
+  type MigrateResult,
   MysqlKvStore,
+  openKvStore,
   PostgresKvStore,
   RedisKvStore,
   SqliteKvStore,
@@ -25,7 +29,24 @@ const stores: KvStore[] = [
   new DenoKvStore("./fedify.kv"),
   new DenoKvStore(new URL("file:///tmp/fedify.kv")),
   new DenoKvStore("https://api.deno.com/databases/x/connect", { accessToken: "token", connectTimeout: 2000 }),
+  openKvStore(process.env.FEDIFY_KV_URL ?? "sqlite:./fedify.db"),
+  openKvStore("postgres://localhost/app", { tableName: "kv", maxConnections: 4 }),
 ];
+
+// The extras beside KvStore: a listing with expiry, and migrate.
+export async function move(): Promise<MigrateResult> {
+  const from = new MemoryKvStore();
+  for await (const { key, value, expiresAt } of listWithExpiry(from, ["_fedify"])) {
+    const at: number | null = expiresAt;
+    void [key, value, at];
+  }
+  return await migrate(from, openKvStore("sqlite:./x.db"), {
+    prefix: ["_fedify"],
+    merge: true,
+    batchSize: 100,
+    onProgress: ({ done, total }) => void [done, total],
+  });
+}
 
 export async function use(kv: KvStore & { close(): Promise<void> }): Promise<number | undefined> {
   await kv.set(["a", "b"], { x: 1 }, { ttl: Temporal.Duration.from({ minutes: 5 }) });

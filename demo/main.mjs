@@ -2,13 +2,15 @@
 // fedikv SqliteKvStore file, talk ActivityPub to each other; then we look at
 // what Fedify stored. Run with `npm run demo` (or `node demo/main.mjs`).
 
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { SqliteKvStore } from "../index.js";
+import { listWithExpiry, SqliteKvStore } from "../index.js";
 import { startApp } from "./app.mjs";
 
 const dataDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "data");
+const fedikvBin = fileURLToPath(new URL("../bin/fedikv.mjs", import.meta.url));
 const step = (text) => console.log(`\n▶ ${text}`);
 const info = (text) => console.log(`  ${text}`);
 
@@ -34,23 +36,11 @@ function shorten(text, servers) {
 
 const clip = (text, width) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
-/**
- * Each entry's expiry. list() gives keys and values only, so this reads the
- * `expires` column of the file itself (the table layout of @fedify/sqlite),
- * with better-sqlite3 if it is installed (a dev dependency).
- */
+/** Each entry's expiry (epoch ms, or null for none), by key JSON. */
 async function expiries(store) {
-  try {
-    const { default: Database } = await import("better-sqlite3");
-    const db = new Database(store.path, { readonly: true, fileMustExist: true });
-    try {
-      return new Map(db.prepare(`SELECT key, expires FROM ${store.tableName}`).all().map((r) => [r.key, r.expires]));
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
+  const at = new Map();
+  for await (const { key, expiresAt } of listWithExpiry(store)) at.set(JSON.stringify(key), expiresAt);
+  return at;
 }
 
 function describeTtl(expires) {
@@ -122,7 +112,7 @@ async function main() {
     info(`B accepted the request (2xx), but its inbox listener ran ${b.received.length - before} more times:`);
     info("Fedify found the activity's idempotence record in B's store and skipped it.");
 
-    step("What Fedify stored (store.list(); app's own entries are under [\"app\", …])");
+    step("What Fedify stored (listWithExpiry(store); app's own entries are under [\"app\", …])");
     await printStore("A", kvA, servers);
     await printStore("B", kvB, servers);
     info("_fedify/activityIdempotence: activities already processed (kept 1 day)");
@@ -136,6 +126,14 @@ async function main() {
     await kvA.close();
     await kvB.close();
   }
+
+  const file = path.relative(process.cwd(), kvB.path);
+  for (const args of [["stats", file], ["ls", file, "_fedify", "activityIdempotence"]]) {
+    step(`The same store through the fedikv command: npx fedikv ${args.join(" ")}`);
+    const output = execFileSync(process.execPath, [fedikvBin, ...args], { encoding: "utf8" });
+    for (const line of output.trimEnd().split("\n")) info(shorten(line, servers));
+  }
+  info(`Next: npx fedikv migrate ${file} postgres://… (README: "Outgrowing SQLite")`);
   info("Done.");
 }
 

@@ -13,6 +13,36 @@ use async_trait::async_trait;
 pub struct Entry {
     pub key: Key,
     pub value: String,
+    /// When the entry expires, in Unix epoch milliseconds on this machine's
+    /// clock; `None` when it never does. Only a listing with
+    /// [`Expiry::Read`] fills it in; otherwise it is always `None`.
+    pub expires_at: Option<i64>,
+}
+
+impl Entry {
+    /// An entry as a listing with [`Expiry::Skip`] returns it.
+    pub fn new(key: Key, value: String) -> Entry {
+        Entry {
+            key,
+            value,
+            expires_at: None,
+        }
+    }
+}
+
+/// Whether a listing also reads each entry's expiry. `list()` does not
+/// need it and pays nothing for it; copying a store to another
+/// (`fedikv migrate`) and showing TTLs (`fedikv ls`) do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expiry {
+    /// Keys and values only: every `Entry::expires_at` is `None`.
+    #[default]
+    Skip,
+    /// Each entry's expiry too, read with its value (in the same statement,
+    /// or for Redis the same transaction), so the two belong together.
+    /// A backend that cannot tell an entry's expiry fails with
+    /// `Unsupported` rather than guess.
+    Read,
 }
 
 /// A page of a listing, in the backend's own key order.
@@ -85,12 +115,16 @@ pub trait KvBackend: Send + Sync + 'static {
     /// stays is returned twice or skipped. Every value returned is valid
     /// JSON text (the binding splices pages together unparsed): a backend
     /// whose storage may hold other text (written there by someone else)
-    /// checks it and fails with `InvalidData` naming the key.
+    /// checks it and fails with `InvalidData` naming the key. With
+    /// [`Expiry::Read`], each entry also carries its expiry; servers that
+    /// keep expiry on their own clock (PostgreSQL, MySQL, Redis) report the
+    /// time left, which becomes an instant on this machine's clock.
     async fn list_page(
         &self,
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page>;
 
     /// Removes the backend's storage (the table). The default says the

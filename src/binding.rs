@@ -6,7 +6,7 @@
 //! with V8's own `JSON.stringify` (exactly the copy the contract promises)
 //! and builds `list()` as an async generator over `listPage`.
 
-use crate::backend::Page;
+use crate::backend::{Expiry, Page};
 use crate::error::{Error, ErrorKind};
 use crate::key::{parse_prefix, Key};
 use crate::memory::MemoryBackend;
@@ -78,21 +78,24 @@ fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
 }
 
 /// One page of a listing. `entries` is one JSON text, an array of
-/// `[key, value]` pairs, so that JavaScript parses a whole page with one
-/// `JSON.parse` instead of two per entry (measured: 665 → see README).
-/// `cursor` continues the listing, or is absent at its end.
+/// `[key, value]` pairs (`[key, value, expiresAt]` when the listing reads
+/// expiry: epoch milliseconds, or `null` for none), so that JavaScript
+/// parses a whole page with one `JSON.parse` instead of two per entry
+/// (measured: 665 → see README). `cursor` continues the listing, or is
+/// absent at its end.
 #[napi(object)]
 pub struct ListPage {
     pub entries: String,
     pub cursor: Option<String>,
 }
 
-impl From<Page> for ListPage {
-    fn from(page: Page) -> Self {
+impl ListPage {
+    fn new(page: Page, expiry: Expiry) -> Self {
+        use std::fmt::Write;
         let size = page
             .entries
             .iter()
-            .map(|e| e.value.len() + 8 * e.key.len() + 16)
+            .map(|e| e.value.len() + 8 * e.key.len() + 32)
             .sum();
         let mut entries = String::with_capacity(size);
         entries.push('[');
@@ -104,6 +107,12 @@ impl From<Page> for ListPage {
             entries.push_str(&entry.key.to_json());
             entries.push(',');
             entries.push_str(&entry.value);
+            if expiry == Expiry::Read {
+                match entry.expires_at {
+                    Some(at) => write!(entries, ",{at}").expect("a String takes any write"),
+                    None => entries.push_str(",null"),
+                }
+            }
             entries.push(']');
         }
         entries.push(']');
@@ -303,6 +312,7 @@ impl NativeStore {
     }
 
     /// `prefix` is the JSON text of a key, or `null` for everything.
+    /// With `withExpiry`, each entry also carries when it expires.
     #[napi(ts_return_type = "ListPage | Promise<ListPage>", catch_unwind)]
     pub fn list_page<'e>(
         &self,
@@ -310,17 +320,23 @@ impl NativeStore {
         prefix: Option<String>,
         cursor: Option<String>,
         limit: u32,
+        with_expiry: Option<bool>,
     ) -> napi::Result<Answer<'e, ListPage>> {
         let prefix = match prefix {
             Some(text) => parse_prefix(&text).map_err(to_js)?,
             None => Vec::new(),
         };
+        let expiry = if with_expiry == Some(true) {
+            Expiry::Read
+        } else {
+            Expiry::Skip
+        };
         let store = self.store.clone();
         run(env, self.store.answers_inline(), async move {
             let page = store
-                .list_page(&prefix, cursor.as_deref(), limit as usize)
+                .list_page(&prefix, cursor.as_deref(), limit as usize, expiry)
                 .await?;
-            Ok(ListPage::from(page))
+            Ok(ListPage::new(page, expiry))
         })
     }
 

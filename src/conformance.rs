@@ -6,8 +6,9 @@
 //! A backend whose server is unreachable can make the expression `return`
 //! (see `test_support::server_url`), which skips the test.
 
-use crate::backend::{Entry, KvBackend};
+use crate::backend::{Entry, Expiry, KvBackend};
 use crate::key::Key;
+use crate::ttl::now_ms;
 use crate::ttl::Ttl;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ macro_rules! suite {
         $crate::conformance::suite!(@tests $make;
             get_set_delete, set_replaces_value_and_expiry, ttl_expires,
             cas_semantics, cas_is_atomic, list_prefix_is_exact,
-            list_pages_visit_each_entry_once, list_skips_expired);
+            list_pages_visit_each_entry_once, list_skips_expired, list_reads_expiry);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -46,12 +47,22 @@ fn ms(ms: f64) -> Option<Ttl> {
 
 /// Every entry under `prefix`, page by page (each page at most `page_size`).
 pub(crate) async fn list_all<B: KvBackend>(b: &B, prefix: &[&str], page_size: usize) -> Vec<Entry> {
+    list_all_with(b, prefix, page_size, Expiry::Skip).await
+}
+
+/// [`list_all`], reading expiry or not.
+pub(crate) async fn list_all_with<B: KvBackend>(
+    b: &B,
+    prefix: &[&str],
+    page_size: usize,
+    expiry: Expiry,
+) -> Vec<Entry> {
     let prefix = strings(prefix);
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = b
-            .list_page(&prefix, cursor.as_deref(), page_size)
+            .list_page(&prefix, cursor.as_deref(), page_size, expiry)
             .await
             .unwrap();
         assert!(page.entries.len() <= page_size);
@@ -219,4 +230,65 @@ pub async fn list_skips_expired<B: KvBackend>(b: Arc<B>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].key, key(&["e", "kept"]));
     assert_eq!(listed[0].value, "2");
+}
+
+/// A listing that reads expiry gives each entry's expiry instant (within a
+/// small tolerance of when it was set plus its TTL: servers count on their
+/// own clock, and Redis and PostgreSQL round to the millisecond), `None`
+/// for a permanent entry, across pages; one that does not leaves it `None`.
+pub async fn list_reads_expiry<B: KvBackend>(b: Arc<B>) {
+    const TOLERANCE_MS: i64 = 250;
+    let before = now_ms();
+    b.set(&key(&["x", "forever"]), "1".into(), None)
+        .await
+        .unwrap();
+    b.set(&key(&["x", "minute"]), "2".into(), ms(60_000.0))
+        .await
+        .unwrap();
+    b.set(&key(&["x", "hour"]), "3".into(), ms(3_600_000.5))
+        .await
+        .unwrap();
+    b.set(&key(&["x", "gone"]), "4".into(), ms(30.0))
+        .await
+        .unwrap();
+    // Set with a TTL, then without: no expiry any more.
+    b.set(&key(&["x", "kept"]), "5".into(), ms(60_000.0))
+        .await
+        .unwrap();
+    b.set(&key(&["x", "kept"]), "6".into(), None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = now_ms();
+
+    let mut listed = list_all_with(&*b, &["x"], 2, Expiry::Read).await;
+    listed.sort_by(|a, b| a.key.cmp(&b.key));
+    let got: Vec<(&str, &str, Option<i64>)> = listed
+        .iter()
+        .map(|e| (e.key[1].as_str(), e.value.as_str(), e.expires_at))
+        .collect();
+    assert_eq!(
+        got.iter().map(|(k, v, _)| (*k, *v)).collect::<Vec<_>>(),
+        [
+            ("forever", "1"),
+            ("hour", "3"),
+            ("kept", "6"),
+            ("minute", "2")
+        ]
+    );
+    let within = |at: Option<i64>, ttl: i64| {
+        let at = at.expect("an entry with a TTL lists its expiry");
+        assert!(
+            at >= before + ttl - TOLERANCE_MS && at <= after + ttl + TOLERANCE_MS,
+            "expiry {at} not within [{}, {}]",
+            before + ttl - TOLERANCE_MS,
+            after + ttl + TOLERANCE_MS
+        );
+    };
+    assert_eq!(got[0].2, None, "a permanent entry has no expiry");
+    within(got[1].2, 3_600_000);
+    assert_eq!(got[2].2, None, "an entry set again without a TTL has none");
+    within(got[3].2, 60_000);
+
+    let plain = list_all(&*b, &["x"], 1000).await;
+    assert_eq!(plain.len(), 4);
+    assert!(plain.iter().all(|e| e.expires_at.is_none()));
 }

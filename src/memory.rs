@@ -2,7 +2,7 @@
 //! copies, `list` visits only the matching range, and expired entries are
 //! found through an index of expiry times instead of a scan.
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::key::Key;
@@ -154,6 +154,7 @@ impl KvBackend for MemoryBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         let start = match cursor {
             Some(cursor) => Bound::Excluded(
@@ -176,6 +177,7 @@ impl KvBackend for MemoryBackend {
             .map(|(key, slot)| Entry {
                 key: key.clone(),
                 value: slot.value.clone(),
+                expires_at: slot.expires.filter(|_| expiry == Expiry::Read),
             })
             .collect();
         let cursor = (entries.len() == limit).then(|| entries[limit - 1].key.to_json());

@@ -2,7 +2,7 @@
 //! SQLite, with one connection owned by a thread of its own so that no
 //! blocking call runs on an async runtime's workers.
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json;
 use crate::key::{json_prefix_range, Key};
@@ -99,12 +99,16 @@ impl Sql {
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires"
             ),
             delete: format!("DELETE FROM {t} WHERE key = ?1"),
+            // `expires` comes along in every listing: an integer of the row
+            // already read costs nothing, and saves a second statement.
             list_all: format!(
-                "SELECT key, value FROM {t} WHERE key > ?1 AND {LIVE} ORDER BY key LIMIT ?3"
+                "SELECT key, value, expires FROM {t} WHERE key > ?1 AND {LIVE} \
+                 ORDER BY key LIMIT ?3"
             ),
             // ?4..?5 bound the keys under a prefix; see `json_prefix_range`.
             list_range: format!(
-                "SELECT key, value FROM {t} WHERE key > ?1 AND {LIVE} AND key >= ?4 AND key <= ?5 \
+                "SELECT key, value, expires FROM {t} \
+                 WHERE key > ?1 AND {LIVE} AND key >= ?4 AND key <= ?5 \
                  ORDER BY key LIMIT ?3"
             ),
             purge: format!(
@@ -351,6 +355,16 @@ fn text_of(value: ValueRef<'_>) -> Result<String> {
     }
 }
 
+/// An `expires` cell as epoch milliseconds. Fedify and fedikv write an
+/// integer or NULL; a REAL (written by hand) counts too, anything else as none.
+fn expiry_of(value: ValueRef<'_>) -> Option<i64> {
+    match value {
+        ValueRef::Integer(ms) => Some(ms),
+        ValueRef::Real(ms) => Some(ms as i64),
+        _ => None,
+    }
+}
+
 /// Maps every SQLite failure to the error kinds; the one place that does.
 fn sqlite_error(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
@@ -460,6 +474,7 @@ impl KvBackend for SqliteBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         let prefix = prefix.to_vec();
         let after = cursor.unwrap_or("").to_owned();
@@ -467,12 +482,17 @@ impl KvBackend for SqliteBackend {
             let now = now_ms();
             let (db, sql) = w.db()?;
             let limit = limit as i64;
-            let rows: Vec<(String, Result<String>)> = if prefix.is_empty() {
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get_ref(1).map(text_of)?,
+                    r.get_ref(2).map(expiry_of)?,
+                ))
+            };
+            let rows: Vec<(String, Result<String>, Option<i64>)> = if prefix.is_empty() {
                 let mut stmt = db.prepare_cached(&sql.list_all).map_err(sqlite_error)?;
                 let rows = stmt
-                    .query_map(params![after, now, limit], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
-                    })
+                    .query_map(params![after, now, limit], row)
                     .map_err(sqlite_error)?;
                 rows.collect::<rusqlite::Result<_>>()
                     .map_err(sqlite_error)?
@@ -480,16 +500,14 @@ impl KvBackend for SqliteBackend {
                 let (low, high) = json_prefix_range(&prefix);
                 let mut stmt = db.prepare_cached(&sql.list_range).map_err(sqlite_error)?;
                 let rows = stmt
-                    .query_map(params![after, now, limit, low, high], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get_ref(1).map(text_of)?))
-                    })
+                    .query_map(params![after, now, limit, low, high], row)
                     .map_err(sqlite_error)?;
                 rows.collect::<rusqlite::Result<_>>()
                     .map_err(sqlite_error)?
             };
             let cursor = (rows.len() as i64 == limit).then(|| rows[rows.len() - 1].0.clone());
             let mut entries = Vec::with_capacity(rows.len());
-            for (text, value) in rows {
+            for (text, value, expires) in rows {
                 // A row whose key is not a KvKey was not written by Fedify
                 // or fedikv: it is no entry of this store, and is skipped.
                 let Some(key) = Key::from_stored_json(&text) else {
@@ -500,7 +518,11 @@ impl KvBackend for SqliteBackend {
                         Error::new(e.kind, format!("{} (under {})", e.message, key.to_json()))
                     })?;
                     json::validate_stored("SQLite", &key, &value)?;
-                    entries.push(Entry { key, value });
+                    entries.push(Entry {
+                        key,
+                        value,
+                        expires_at: expires.filter(|_| expiry == Expiry::Read),
+                    });
                 }
             }
             Ok(Page { entries, cursor })

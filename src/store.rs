@@ -1,7 +1,7 @@
 //! What every store does the same whatever its backend: the closed state,
 //! `set` of nothing as a delete, argument checks that need no backend.
 
-use crate::backend::{KvBackend, Page};
+use crate::backend::{Expiry, KvBackend, Page};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::key::Key;
@@ -90,9 +90,10 @@ impl Store {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         self.open()?
-            .list_page(prefix, cursor, limit.clamp(1, MAX_PAGE))
+            .list_page(prefix, cursor, limit.clamp(1, MAX_PAGE), expiry)
             .await
     }
 

@@ -40,7 +40,7 @@ mod test_server;
 mod tests;
 pub mod v8;
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::cas_matches;
 use crate::key::Key;
@@ -136,6 +136,9 @@ struct Row {
 struct RangeEntry {
     key: Vec<u8>,
     value: KvValue,
+    /// Epoch milliseconds; always `None` through KV Connect, which does
+    /// not say.
+    expires_at: Option<i64>,
 }
 
 enum Db {
@@ -379,7 +382,19 @@ impl KvBackend for DenoKvBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
+        if expiry == Expiry::Read && matches!(self.db, Db::Remote(_)) {
+            // KV Connect's read answers hold keys, values and versionstamps,
+            // never an expiry (`KvEntry` in denokv_proto's datapath.proto):
+            // reporting "no expiry" would turn every TTL into forever.
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "Deno KV: KV Connect does not tell when an entry expires, so this store \
+                 cannot list entries with their expiry (copy from the database file \
+                 instead, where the server keeps it)",
+            ));
+        }
         let (start, end) = keys::prefix_range(prefix);
         if start.len() > MAX_KEY_BYTES {
             // No key that long can be stored.
@@ -400,7 +415,11 @@ impl KvBackend for DenoKvBackend {
             // number in it, say) is no entry of this store: skipped.
             if let Some(key) = keys::decode(&entry.key) {
                 let value = decode_value(&key, &entry.value)?;
-                entries.push(Entry { key, value });
+                entries.push(Entry {
+                    key,
+                    value,
+                    expires_at: entry.expires_at.filter(|_| expiry == Expiry::Read),
+                });
             }
         }
         Ok(Page { entries, cursor })

@@ -198,6 +198,8 @@ impl Remote {
             .map(|e| RangeEntry {
                 key: e.key,
                 value: e.value,
+                // KV Connect's read answers carry no expiry.
+                expires_at: None,
             })
             .collect())
     }

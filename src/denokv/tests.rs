@@ -60,8 +60,9 @@ impl<G: Send + Sync + 'static> KvBackend for Scoped<G> {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
-        self.backend.list_page(prefix, cursor, limit).await
+        self.backend.list_page(prefix, cursor, limit, expiry).await
     }
     async fn drop_storage(&self) -> Result<()> {
         self.backend.drop_storage().await
@@ -388,12 +389,15 @@ async fn limits_hold<B: KvBackend>(b: &B) {
     ] {
         assert_eq!(err.kind, ErrorKind::InvalidKey);
     }
-    let listed = b.list_page(&["k".into()], None, 100).await.unwrap();
+    let listed = b
+        .list_page(&["k".into()], None, 100, Expiry::Skip)
+        .await
+        .unwrap();
     assert_eq!(listed.entries.len(), 1);
     // A prefix longer than any key lists nothing.
     let huge_prefix = vec!["x".repeat(4000)];
     assert!(b
-        .list_page(&huge_prefix, None, 10)
+        .list_page(&huge_prefix, None, 10, Expiry::Skip)
         .await
         .unwrap()
         .entries
@@ -611,19 +615,30 @@ async fn reads_what_deno_apps_write(b: &DenoKvBackend) {
             .await
             .unwrap());
     }
-    let err = b.list_page(&["d".into()], None, 10).await.unwrap_err();
+    let err = b
+        .list_page(&["d".into()], None, 10, Expiry::Skip)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidData);
     // Keys that are no KvKey (a number part) are not entries of this store.
     let mut numeric = deno_key(&["n"]);
     numeric.0.push(denokv_proto::KeyPart::Float(1.0));
     write_raw(b, numeric, KvValue::V8(hex("ff0f4902"))).await;
     write_raw(b, deno_key(&["n", "s"]), KvValue::V8(hex("ff0f4904"))).await;
-    let page = b.list_page(&["n".into()], None, 10).await.unwrap();
+    let page = b
+        .list_page(&["n".into()], None, 10, Expiry::Skip)
+        .await
+        .unwrap();
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.entries[0].key, key(&["n", "s"]));
     assert_eq!(page.entries[0].value, "2");
     b.drop_storage().await.unwrap();
-    assert!(b.list_page(&[], None, 10).await.unwrap().entries.is_empty());
+    assert!(b
+        .list_page(&[], None, 10, Expiry::Skip)
+        .await
+        .unwrap()
+        .entries
+        .is_empty());
 }
 
 #[tokio::test]
@@ -653,7 +668,10 @@ async fn expired_rows_deno_has_not_collected_are_gone() {
     assert_eq!(rows, 2, "the collector ran early; the test proves nothing");
     // ...but it is expired, so absent.
     assert_eq!(b.get(&k).await.unwrap(), None);
-    let page = b.list_page(&["e".into()], None, 10).await.unwrap();
+    let page = b
+        .list_page(&["e".into()], None, 10, Expiry::Skip)
+        .await
+        .unwrap();
     assert_eq!(page.entries.len(), 1);
     assert!(!b.cas(&k, Some("1"), Some("3".into()), None).await.unwrap());
     assert!(b.cas(&k, None, Some("3".into()), None).await.unwrap());
@@ -703,6 +721,25 @@ async fn remote_expiry_within_the_grace() {
         b.get(&key(&["ttl", "long"])).await.unwrap().as_deref(),
         Some("1")
     );
+}
+
+/// KV Connect's read answers carry no expiry: a listing that must read it
+/// is refused at once (before any request), rather than calling every
+/// entry permanent.
+#[tokio::test]
+async fn remote_cannot_list_expiry() {
+    let config = DenoKvConfig {
+        access_token: Some(ACCESS_TOKEN.into()),
+        connect_timeout: Duration::from_millis(500),
+        ..DenoKvConfig::new("http://127.0.0.1:9")
+    };
+    let b = DenoKvBackend::new(config).unwrap();
+    let err = b.list_page(&[], None, 10, Expiry::Read).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unsupported, "{}", err.message);
+    assert!(err.message.contains("KV Connect"), "{}", err.message);
+    // A listing without expiry goes to the server (here: none there).
+    let err = b.list_page(&[], None, 10, Expiry::Skip).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
 }
 
 #[tokio::test]

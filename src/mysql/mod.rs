@@ -16,7 +16,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
@@ -624,20 +624,29 @@ impl KvBackend for MysqlBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         let after = cursor.unwrap_or("");
         let limit = limit.max(1);
+        let read_expiry = expiry == Expiry::Read;
+        let (list_all, list_range) = match expiry {
+            Expiry::Skip => (&self.sql.list_all, &self.sql.list_range),
+            Expiry::Read => (
+                &self.sql.list_all_with_expiry,
+                &self.sql.list_range_with_expiry,
+            ),
+        };
         let rows = self
             .run(|mut conn| async move {
                 let rows = if prefix.is_empty() {
-                    query(self.sql.list_all.clone())
+                    query(list_all.clone())
                         .bind(after)
                         .bind(limit as i64)
                         .fetch_all(&mut *conn)
                         .await
                 } else {
                     let (low, high) = json_prefix_range(prefix);
-                    query(self.sql.list_range.clone())
+                    query(list_range.clone())
                         .bind(after)
                         .bind(low)
                         .bind(high)
@@ -648,6 +657,7 @@ impl KvBackend for MysqlBackend {
                 (conn, rows.map_err(|e| self.error(e)))
             })
             .await?;
+        let now = now_ms();
         let mut cursor = None;
         let mut entries = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
@@ -661,7 +671,21 @@ impl KvBackend for MysqlBackend {
                     // json_valid check may hold anything, and pages are
                     // spliced unparsed, so only JSON may pass.
                     crate::json::validate_stored("MySQL", &key, &value)?;
-                    entries.push(Entry { key, value });
+                    let expires_at = if read_expiry {
+                        let micros_left = row
+                            .try_get_unchecked::<Option<i64>, _>(2)
+                            .map_err(|e| self.error(e))?;
+                        // Rounded up, so that a copy never expires before
+                        // the original.
+                        micros_left.map(|us| now + (us + 999).div_euclid(1000))
+                    } else {
+                        None
+                    };
+                    entries.push(Entry {
+                        key,
+                        value,
+                        expires_at,
+                    });
                 }
             }
             if i + 1 == limit {

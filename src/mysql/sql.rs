@@ -25,8 +25,16 @@ pub(super) struct Sql {
     pub delete: SqlStr,
     pub list_all: SqlStr,
     pub list_range: SqlStr,
+    /// As `list_all` and `list_range`, with a third column: the
+    /// microseconds the entry has left, or NULL for no expiry.
+    pub list_all_with_expiry: SqlStr,
+    pub list_range_with_expiry: SqlStr,
     pub purge: SqlStr,
 }
+
+/// The time an entry has left, on the server's clock (the clock that
+/// decides expiry), so that a copy made elsewhere keeps the same time left.
+const MICROS_LEFT: &str = "TIMESTAMPDIFF(MICROSECOND, NOW(6), `expires`)";
 
 fn sql(text: String) -> SqlStr {
     // Only validated table names are spliced in (see `validate_table_name`).
@@ -36,6 +44,21 @@ fn sql(text: String) -> SqlStr {
 impl Sql {
     pub fn new(table: &str, purge_limit: u32) -> Sql {
         let t = format!("`{table}`");
+        let list_all = |columns: &str| {
+            sql(format!(
+                "SELECT {columns} FROM {t} WHERE `key` > ? AND {LIVE} ORDER BY `key` LIMIT ?"
+            ))
+        };
+        // The 2nd and 3rd parameters bound the keys under a prefix; see
+        // `prefix_range`. A key range, never LIKE: no character is a pattern.
+        let list_range = |columns: &str| {
+            sql(format!(
+                "SELECT {columns} FROM {t} \
+                 WHERE `key` > ? AND `key` >= ? AND `key` <= ? AND {LIVE} \
+                 ORDER BY `key` LIMIT ?"
+            ))
+        };
+        let with_expiry = format!("`key`, `value`, {MICROS_LEFT}");
         Sql {
             // Fedify's DDL, word for word: the same engine, character set and
             // binary collation (byte order = the key order of listings, and
@@ -78,17 +101,10 @@ impl Sql {
                 "UPDATE {t} SET `value` = ?, `expires` = {EXPIRES} WHERE `key` = ?"
             )),
             delete: sql(format!("DELETE FROM {t} WHERE `key` = ?")),
-            list_all: sql(format!(
-                "SELECT `key`, `value` FROM {t} WHERE `key` > ? AND {LIVE} \
-                 ORDER BY `key` LIMIT ?"
-            )),
-            // The 2nd and 3rd parameters bound the keys under a prefix; see
-            // `prefix_range`. A key range, never LIKE: no character is a pattern.
-            list_range: sql(format!(
-                "SELECT `key`, `value` FROM {t} \
-                 WHERE `key` > ? AND `key` >= ? AND `key` <= ? AND {LIVE} \
-                 ORDER BY `key` LIMIT ?"
-            )),
+            list_all: list_all("`key`, `value`"),
+            list_range: list_range("`key`, `value`"),
+            list_all_with_expiry: list_all(&with_expiry),
+            list_range_with_expiry: list_range(&with_expiry),
             // Through the `expires` index, oldest first, a bounded batch.
             purge: sql(format!(
                 "DELETE FROM {t} WHERE `expires` IS NOT NULL AND `expires` < NOW(6) \

@@ -407,7 +407,10 @@ async fn reads_rows_written_the_fedify_way() {
         Some(r#""x""#)
     );
     assert_eq!(b.get(&key(&["f", "dead"])).await.unwrap(), None);
-    let listed = b.list_page(&["f".into()], None, 100).await.unwrap();
+    let listed = b
+        .list_page(&["f".into()], None, 100, Expiry::Skip)
+        .await
+        .unwrap();
     assert_eq!(
         listed
             .entries
@@ -499,7 +502,10 @@ async fn rejects_a_key_too_long_for_the_column_and_writes_nothing() {
         MAX_KEY_CHARS as i64
     );
     // A prefix longer than any key matches nothing, without an error.
-    let page = b.list_page(long.parts(), None, 10).await.unwrap();
+    let page = b
+        .list_page(long.parts(), None, 10, Expiry::Skip)
+        .await
+        .unwrap();
     assert!(page.entries.is_empty());
     b.drop_storage().await.unwrap();
 }
@@ -518,7 +524,7 @@ async fn lists_in_key_text_order_across_pages() {
     let mut cursor = None;
     loop {
         let page = b
-            .list_page(&["o".into()], cursor.as_deref(), 3)
+            .list_page(&["o".into()], cursor.as_deref(), 3, Expiry::Skip)
             .await
             .unwrap();
         listed.extend(page.entries.into_iter().map(|e| e.key.to_json()));

@@ -20,7 +20,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
@@ -425,10 +425,7 @@ fn parse_cursor(cursor: &str) -> Result<RawKey> {
 fn entry(key: RawKey, value: String) -> Option<Entry> {
     let parts: Option<Vec<String>> = key.into_iter().collect();
     let key = Key::new(parts?).ok()?;
-    Some(Entry {
-        key,
-        value: text::compact_json(value),
-    })
+    Some(Entry::new(key, text::compact_json(value)))
 }
 
 #[async_trait]
@@ -543,28 +540,33 @@ impl KvBackend for PostgresBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
         text::check_parts(prefix)?;
         let after = cursor.map(parse_cursor).transpose()?;
         let upper = prefix_upper_bound(prefix);
         let limit = limit.max(1);
-        let (sql, after, upper) = (&self.sql, &after, &upper);
+        let sql = match expiry {
+            Expiry::Skip => &self.sql.list,
+            Expiry::Read => &self.sql.list_with_expiry,
+        };
+        let (after, upper) = (&after, &upper);
         let rows = self
             .run(true, |mut conn| async move {
                 let statement = match (prefix.is_empty(), after) {
                     (true, None) => {
-                        query_as::<Postgres, (RawKey, String)>(sql.list_all_first.clone())
+                        query_as::<Postgres, (RawKey, String, Option<f64>)>(sql.all_first.clone())
                             .bind(limit as i64)
                     }
-                    (true, Some(after)) => query_as(sql.list_all_after.clone())
+                    (true, Some(after)) => query_as(sql.all_after.clone())
                         .bind(limit as i64)
                         .bind(after),
-                    (false, None) => query_as(sql.list_prefix_first.clone())
+                    (false, None) => query_as(sql.prefix_first.clone())
                         .bind(limit as i64)
                         .bind(prefix)
                         .bind(upper)
                         .bind(prefix.len() as i32),
-                    (false, Some(after)) => query_as(sql.list_prefix_after.clone())
+                    (false, Some(after)) => query_as(sql.prefix_after.clone())
                         .bind(limit as i64)
                         .bind(prefix)
                         .bind(upper)
@@ -575,10 +577,16 @@ impl KvBackend for PostgresBackend {
                 (conn, rows)
             })
             .await?;
+        let now = now_ms();
         let cursor = (rows.len() == limit).then(|| cursor_of(&rows[rows.len() - 1].0));
         let entries = rows
             .into_iter()
-            .filter_map(|(key, value)| entry(key, value))
+            .filter_map(|(key, value, left)| {
+                let mut entry = entry(key, value)?;
+                // Rounded up, so that a copy never expires before the original.
+                entry.expires_at = left.map(|ms| now + ms.ceil() as i64);
+                Some(entry)
+            })
             .collect();
         Ok(Page { entries, cursor })
     }

@@ -61,12 +61,29 @@ pub(super) struct Sql {
     pub cas_absent_to_value: SqlStr,
     pub cas_value_to_value: SqlStr,
     pub cas_value_to_absent: SqlStr,
-    pub list_all_first: SqlStr,
-    pub list_all_after: SqlStr,
-    pub list_prefix_first: SqlStr,
-    pub list_prefix_after: SqlStr,
+    /// Listings of keys and values; rows are (key, value, NULL).
+    pub list: ListSql,
+    /// Listings with each entry's time left; rows are (key, value,
+    /// milliseconds left as float8 or NULL for no TTL).
+    pub list_with_expiry: ListSql,
     pub purge: SqlStr,
 }
+
+/// The four shapes of a listing page: everything or a prefix, first page
+/// or after a key. Parameters: $1 the limit, $2 the prefix, $3 its upper
+/// bound, $4 its length, $5 the key the page starts after (or $2 that key
+/// when listing everything).
+pub(super) struct ListSql {
+    pub all_first: SqlStr,
+    pub all_after: SqlStr,
+    pub prefix_first: SqlStr,
+    pub prefix_after: SqlStr,
+}
+
+/// The time an entry has left, in milliseconds, on the server's clock (the
+/// clock that decides expiry), so that a copy made elsewhere keeps the
+/// same time left even if the clocks differ.
+const MILLIS_LEFT: &str = "(EXTRACT(EPOCH FROM created + ttl - CURRENT_TIMESTAMP) * 1000)::float8";
 
 fn sql(text: String) -> SqlStr {
     AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
@@ -83,11 +100,21 @@ impl Sql {
         // others as arrays of several dimensions, or with a first index
         // other than 1, are no KvKeys (`get` never finds them, and the
         // driver cannot decode the former): listings skip them.
-        let list = |condition: &str| {
-            sql(format!(
-                "SELECT key, value::text FROM {t} WHERE {condition} AND {LIVE} \
-                 AND array_ndims(key) = 1 AND array_lower(key, 1) = 1 ORDER BY key LIMIT $1"
-            ))
+        let list = |expiry: &str| {
+            let page = |condition: &str| {
+                sql(format!(
+                    "SELECT key, value::text, {expiry} FROM {t} WHERE {condition} AND {LIVE} \
+                     AND array_ndims(key) = 1 AND array_lower(key, 1) = 1 ORDER BY key LIMIT $1"
+                ))
+            };
+            ListSql {
+                all_first: page("true"),
+                all_after: page("key > $2"),
+                // $2..$3 bound the index scan to the keys under the prefix
+                // (see `prefix_upper_bound`); the slice comparison keeps it exact.
+                prefix_first: page("key >= $2 AND key < $3 AND key[1:$4] = $2"),
+                prefix_after: page("key > $5 AND key < $3 AND key[1:$4] = $2"),
+            }
         };
         Sql {
             create_table: sql(format!("CREATE TABLE IF NOT EXISTS {t} ({columns})")),
@@ -138,12 +165,8 @@ impl Sql {
             cas_value_to_absent: sql(format!(
                 "DELETE FROM {t} WHERE key = $1 AND {LIVE} AND value = $2::jsonb RETURNING true"
             )),
-            list_all_first: list("true"),
-            list_all_after: list("key > $2"),
-            // $2..$3 bound the index scan to the keys under the prefix (see
-            // `prefix_upper_bound`); the slice comparison keeps it exact.
-            list_prefix_first: list("key >= $2 AND key < $3 AND key[1:$4] = $2"),
-            list_prefix_after: list("key > $5 AND key < $3 AND key[1:$4] = $2"),
+            list: list("NULL::float8"),
+            list_with_expiry: list(MILLIS_LEFT),
             // Fedify's layout has no index on expiry, so this is a
             // sequential scan that stops after $1 expired rows; SKIP LOCKED
             // leaves rows being written (or purged by another process) alone.

@@ -169,7 +169,7 @@ async fn reads_rows_written_the_fedify_way() {
     );
     assert_eq!(b.get(&key(&["fedify", "gone"])).await.unwrap(), None);
     let listed: Vec<Key> = b
-        .list_page(&["fedify".into()], None, 100)
+        .list_page(&["fedify".into()], None, 100, Expiry::Skip)
         .await
         .unwrap()
         .entries
@@ -491,7 +491,9 @@ async fn nul_and_lone_surrogates_are_refused_before_writing() {
         b.cas(&nul_key, None, Some("1".into()), None)
             .await
             .unwrap_err(),
-        b.list_page(&["\0".into()], None, 10).await.unwrap_err(),
+        b.list_page(&["\0".into()], None, 10, Expiry::Skip)
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(err.kind, ErrorKind::InvalidKey, "{err}");
         assert!(err.message.starts_with("PostgreSQL: "), "{err}");
@@ -561,7 +563,12 @@ async fn list_is_exact_and_its_scan_bounded() {
         let mut cursor = None;
         loop {
             let page = b
-                .list_page(&["p".into(), "a".into()], cursor.as_deref(), page_size)
+                .list_page(
+                    &["p".into(), "a".into()],
+                    cursor.as_deref(),
+                    page_size,
+                    Expiry::Skip,
+                )
                 .await
                 .unwrap();
             listed.extend(page.entries.into_iter().map(|e| e.key));
@@ -588,7 +595,8 @@ async fn list_is_exact_and_its_scan_bounded() {
     let plan: Vec<String> = query_scalar(sqlf!(
         "EXPLAIN {}",
         b.sql
-            .list_prefix_first
+            .list
+            .prefix_first
             .as_str()
             .replace("$1", "10")
             .replace("$2", "'{bulk,42}'::text[]")

@@ -1,5 +1,6 @@
 //! Listing by `SCAN`: a page of keys under a prefix, then their values in
-//! one `MGET`.
+//! one `MGET`; or, when the listing reads expiry, each value with its
+//! `PTTL` in one `MULTI` transaction per hash slot ([`Listing::values_and_expiry`]).
 //!
 //! `SCAN … MATCH` with the store prefix and the encoded list prefix (glob
 //! characters escaped) finds candidates; each is decoded and its parts
@@ -21,12 +22,14 @@
 
 use super::connection::Conn;
 use super::keys::decode_key;
+use crate::backend::Expiry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
+use crate::ttl::now_ms;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{FromRedisValue, RedisResult, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// `SCAN`'s `COUNT` starts at the page size (at least this), so that a page
 /// of a dense listing takes one `SCAN`...
@@ -84,8 +87,16 @@ impl Position {
 /// What a page call found: keys with their values as stored (UTF-8 is
 /// checked by the caller), and the cursor of the next page.
 pub(super) struct RawPage {
-    pub entries: Vec<(Key, Option<Vec<u8>>)>,
+    pub entries: Vec<RawEntry>,
     pub cursor: Option<String>,
+}
+
+pub(super) struct RawEntry {
+    pub key: Key,
+    /// `None` for a key gone since the `SCAN` (or holding no string).
+    pub value: Option<Vec<u8>>,
+    /// When it expires, epoch milliseconds; read only with [`Expiry::Read`].
+    pub expires_at: Option<i64>,
 }
 
 /// One listing's fixed parts.
@@ -107,6 +118,7 @@ impl Listing<'_> {
         conn: &mut Conn,
         mut pos: Position,
         limit: usize,
+        expiry: Expiry,
     ) -> RedisResult<RawPage> {
         let masters = match conn {
             Conn::Cluster(c) => Some(masters(c).await?),
@@ -181,7 +193,21 @@ impl Listing<'_> {
             }
         }
 
-        let values = self.values(conn, &picked).await?;
+        let entries = match expiry {
+            Expiry::Skip => {
+                let values = self.values(conn, &picked).await?;
+                picked
+                    .into_iter()
+                    .zip(values)
+                    .map(|((_, key), value)| RawEntry {
+                        key,
+                        value,
+                        expires_at: None,
+                    })
+                    .collect()
+            }
+            Expiry::Read => self.values_and_expiry(conn, picked).await?,
+        };
         let finished = pos.scan.is_none()
             && pos.pending.is_empty()
             && masters
@@ -189,7 +215,7 @@ impl Listing<'_> {
                 .and_then(|m| next_master(m, &pos.node))
                 .is_none();
         Ok(RawPage {
-            entries: picked.into_iter().map(|(_, key)| key).zip(values).collect(),
+            entries,
             cursor: (!finished).then(|| pos.to_cursor()),
         })
     }
@@ -236,6 +262,68 @@ impl Listing<'_> {
             cmd.arg(format!("{}{suffix}", self.store_prefix));
         }
         cmd.query_async(conn).await
+    }
+
+    /// The values of the picked keys with their time left, each pair read
+    /// together: one `MULTI`, `MGET`, a `PTTL` per key, `EXEC` per hash
+    /// slot (a transaction cannot span slots in a Cluster; a standalone
+    /// server has one slot here), the transactions sent at once. `MGET`
+    /// rather than `GET`: it answers nil for a key holding no string, as
+    /// the listing without expiry does.
+    async fn values_and_expiry(
+        &self,
+        conn: &mut Conn,
+        picked: Vec<(String, Key)>,
+    ) -> RedisResult<Vec<RawEntry>> {
+        let mut by_slot: HashMap<Option<Slot>, Vec<(String, Key)>> = HashMap::new();
+        for (suffix, key) in picked {
+            let redis_key = format!("{}{suffix}", self.store_prefix);
+            let slot = match conn {
+                Conn::Standalone(_) => None,
+                Conn::Cluster(_) => Some(Slot::for_key(&redis_key)),
+            };
+            by_slot.entry(slot).or_default().push((redis_key, key));
+        }
+        let transactions = by_slot.into_values().map(|group| {
+            let mut conn = conn.clone();
+            async move {
+                let mut pipe = redis::pipe();
+                pipe.atomic().cmd("MGET");
+                for (redis_key, _) in &group {
+                    pipe.arg(redis_key);
+                }
+                for (redis_key, _) in &group {
+                    pipe.cmd("PTTL").arg(redis_key);
+                }
+                let (values, left): (Vec<Option<Vec<u8>>>, Vec<i64>) = {
+                    let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+                    if replies.len() != group.len() + 1 {
+                        return Err(redis::RedisError::from((
+                            redis::ErrorKind::Parse,
+                            "a transaction answered another number of replies than it sent commands",
+                        )));
+                    }
+                    let left = replies.split_off(1);
+                    (
+                        FromRedisValue::from_redis_value(replies.remove(0))?,
+                        FromRedisValue::from_redis_values(left)?,
+                    )
+                };
+                let now = now_ms();
+                Ok(group
+                    .into_iter()
+                    .zip(values.into_iter().zip(left))
+                    .map(|((_, key), (value, left))| RawEntry {
+                        key,
+                        value,
+                        // PTTL: milliseconds left, -1 for no expiry, -2 for no key.
+                        expires_at: (left >= 0).then(|| now + left),
+                    })
+                    .collect::<Vec<_>>())
+            }
+        });
+        let groups = futures_util::future::try_join_all(transactions).await?;
+        Ok(groups.into_iter().flatten().collect())
     }
 }
 

@@ -20,7 +20,7 @@ mod test_servers;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
@@ -204,6 +204,7 @@ impl RedisBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<list::RawPage> {
         let position = match cursor {
             Some(cursor) => Position::parse(cursor)?,
@@ -220,7 +221,7 @@ impl RedisBackend {
         let page = self
             .run(|mut c| {
                 let listing = &listing;
-                async move { listing.page(&mut c, position, limit.max(1)).await }
+                async move { listing.page(&mut c, position, limit.max(1), expiry).await }
             })
             .await?;
         Ok(page)
@@ -556,19 +557,24 @@ impl KvBackend for RedisBackend {
         prefix: &[String],
         cursor: Option<&str>,
         limit: usize,
+        expiry: Expiry,
     ) -> Result<Page> {
-        let page = self.scan_page(prefix, cursor, limit).await?;
+        let page = self.scan_page(prefix, cursor, limit, expiry).await?;
         let mut entries = Vec::with_capacity(page.entries.len());
-        for (key, value) in page.entries {
+        for entry in page.entries {
             // A key deleted or expired since the SCAN has no value.
-            if let Some(value) = value {
+            if let Some(value) = entry.value {
                 // Anything can be stored under a Redis key: pages are
                 // spliced unparsed, so only JSON may pass.
                 let value = text_of(value).map_err(|e| {
-                    Error::new(e.kind, format!("{} (under {})", e.message, key.to_json()))
+                    Error::new(e.kind, format!("{} (under {})", e.message, entry.key.to_json()))
                 })?;
-                crate::json::validate_stored("Redis", &key, &value)?;
-                entries.push(Entry { key, value });
+                crate::json::validate_stored("Redis", &entry.key, &value)?;
+                entries.push(Entry {
+                    key: entry.key,
+                    value,
+                    expires_at: entry.expires_at,
+                });
             }
         }
         Ok(Page {
@@ -586,14 +592,16 @@ impl KvBackend for RedisBackend {
         let all: [String; 0] = [];
         let mut cursor = None;
         loop {
-            let page = self.scan_page(&all, cursor.as_deref(), 1000).await?;
+            let page = self
+                .scan_page(&all, cursor.as_deref(), 1000, Expiry::Skip)
+                .await?;
             // Only keys holding strings are entries (MGET gives nothing for
             // a list or a hash, which is no value of Fedify's either).
             let keys: Vec<String> = page
                 .entries
                 .iter()
-                .filter(|(_, value)| value.is_some())
-                .map(|(key, _)| self.redis_key(key))
+                .filter(|entry| entry.value.is_some())
+                .map(|entry| self.redis_key(&entry.key))
                 .collect();
             if !keys.is_empty() {
                 self.run(
