@@ -264,23 +264,9 @@ class FedikvKvStore {
   }
 
   async *#pages(prefixJson) {
-    let cursor = null
-    do {
-      let page
-      try {
-        page = await this.#native.listPage(prefixJson, cursor, LIST_PAGE_SIZE)
-      } catch (error) {
-        throw translate(error)
-      }
-      let entries
-      try {
-        entries = JSON.parse(page.entries)
-      } catch (error) {
-        throw fedikvError('ERR_FEDIKV_INVALID_DATA', `fedikv: a value under ${prefixJson ?? 'the store'} is not JSON: ${error.message}`)
-      }
+    for await (const entries of parsedPages(this.#native, prefixJson, false)) {
       for (const [key, value] of entries) yield { key, value }
-      cursor = page.cursor ?? null
-    } while (cursor !== null)
+    }
   }
 
   async close() {
@@ -520,11 +506,21 @@ function listWithExpiry(store, prefix) {
 }
 
 async function* pagesWithExpiry(native, prefixJson) {
+  for await (const entries of parsedPages(native, prefixJson, true)) {
+    for (const [key, value, expiresAt] of entries) yield { key, value, expiresAt }
+  }
+}
+
+/**
+ * The pages of a listing, each parsed with one `JSON.parse`: arrays of
+ * `[key, value]`, or `[key, value, expiresAt]` when `withExpiry`.
+ */
+async function* parsedPages(native, prefixJson, withExpiry) {
   let cursor = null
   do {
     let page
     try {
-      page = await native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, true)
+      page = await native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, withExpiry)
     } catch (error) {
       throw translate(error)
     }
@@ -534,7 +530,7 @@ async function* pagesWithExpiry(native, prefixJson) {
     } catch (error) {
       throw fedikvError('ERR_FEDIKV_INVALID_DATA', `fedikv: a value under ${prefixJson ?? 'the store'} is not JSON: ${error.message}`)
     }
-    for (const [key, value, expiresAt] of entries) yield { key, value, expiresAt }
+    yield entries
     cursor = page.cursor ?? null
   } while (cursor !== null)
 }

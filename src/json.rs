@@ -112,6 +112,52 @@ impl<'a> Tree<'a> {
     }
 }
 
+/// The JSON number at `start` of `text` (JSON.parse's grammar) and where it
+/// ends, or `None` if none starts there. Rounds to the nearest double as
+/// `JSON.parse` does; a number out of range is an infinity in both. Shared
+/// by this module's parser and the Deno KV codec's.
+pub(crate) fn scan_number(text: &[u8], start: usize) -> Option<(f64, usize)> {
+    let digit_run = |from: usize| {
+        let mut pos = from;
+        while text.get(pos).is_some_and(|b| b.is_ascii_digit()) {
+            pos += 1;
+        }
+        pos
+    };
+    let mut pos = start;
+    if text.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    match text.get(pos) {
+        Some(b'0') => pos += 1,
+        Some(b'1'..=b'9') => pos = digit_run(pos),
+        _ => return None,
+    }
+    if text.get(pos) == Some(&b'.') {
+        let end = digit_run(pos + 1);
+        if end == pos + 1 {
+            return None;
+        }
+        pos = end;
+    }
+    if let Some(b'e' | b'E') = text.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = text.get(pos) {
+            pos += 1;
+        }
+        let end = digit_run(pos);
+        if end == pos {
+            return None;
+        }
+        pos = end;
+    }
+    let number = std::str::from_utf8(&text[start..pos])
+        .ok()?
+        .parse::<f64>()
+        .ok()?;
+    Some((number, pos))
+}
+
 /// A JSON parser with the grammar of `JSON.parse`, iterative: open arrays
 /// and objects wait on a stack of their own.
 struct Parser<'a> {
@@ -260,45 +306,10 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self) -> Parsed<f64> {
-        let start = self.pos;
-        let digits = |p: &mut Self| {
-            let from = p.pos;
-            while p.peek().is_some_and(|b| b.is_ascii_digit()) {
-                p.pos += 1;
-            }
-            p.pos > from
-        };
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
-            }
-            _ => return Err(self.error("bad number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if !digits(self) {
-                return Err(self.error("bad number"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if !digits(self) {
-                return Err(self.error("bad number"));
-            }
-        }
-        // Rounds to the nearest double as JSON.parse does; a number out of
-        // range is an infinity in both.
-        std::str::from_utf8(&self.text[start..self.pos])
-            .expect("ASCII")
-            .parse::<f64>()
-            .map_err(|_| self.error("bad number"))
+        let (number, end) =
+            scan_number(self.text, self.pos).ok_or_else(|| self.error("bad number"))?;
+        self.pos = end;
+        Ok(number)
     }
 
     /// A string (at its opening quote) as WTF-8.

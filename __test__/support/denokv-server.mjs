@@ -7,12 +7,13 @@
 // tests skip with the reason, or fail under CI=true.
 import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DenoKvStore } from "fedikv";
 import { denokvPath, findDenokv } from "../../scripts/denokv.mjs";
+import { freePort } from "./own-servers.mjs";
 
 export const ACCESS_TOKEN = "fedikv-test-access-token";
 
@@ -24,17 +25,6 @@ export function denokvBinary() {
     "(it installs denokv 0.14.0 with cargo, once, in minutes) or set DENOKV_BIN";
   if (process.env.CI === "true") throw new Error(`${reason}. CI needs it.`);
   return { skip: reason };
-}
-
-async function freePort() {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port) {

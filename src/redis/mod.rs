@@ -567,7 +567,10 @@ impl KvBackend for RedisBackend {
                 // Anything can be stored under a Redis key: pages are
                 // spliced unparsed, so only JSON may pass.
                 let value = text_of(value).map_err(|e| {
-                    Error::new(e.kind, format!("{} (under {})", e.message, entry.key.to_json()))
+                    Error::new(
+                        e.kind,
+                        format!("{} (under {})", e.message, entry.key.to_json()),
+                    )
                 })?;
                 crate::json::validate_stored("Redis", &entry.key, &value)?;
                 entries.push(Entry {

@@ -76,45 +76,10 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self) -> Result<Value, String> {
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        let digits = |p: &mut Self| {
-            let from = p.pos;
-            while p.peek().is_some_and(|b| b.is_ascii_digit()) {
-                p.pos += 1;
-            }
-            p.pos > from
-        };
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
-            }
-            _ => return Err(self.error("bad number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if !digits(self) {
-                return Err(self.error("bad number"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if !digits(self) {
-                return Err(self.error("bad number"));
-            }
-        }
-        let text = std::str::from_utf8(&self.text[start..self.pos]).expect("ASCII");
-        // Rust's parse rounds to the nearest double, as JSON.parse does;
-        // out-of-range numbers become ±Infinity in both.
-        text.parse::<f64>()
-            .map(Value::Number)
-            .map_err(|_| self.error("bad number"))
+        let (number, end) = crate::json::scan_number(self.text, self.pos)
+            .ok_or_else(|| self.error("bad number"))?;
+        self.pos = end;
+        Ok(Value::Number(number))
     }
 
     fn string(&mut self) -> Result<JsString, String> {
