@@ -158,6 +158,33 @@ pub(crate) fn scan_number(text: &[u8], start: usize) -> Option<(f64, usize)> {
     Some((number, pos))
 }
 
+/// The code unit of a one-character escape after a `\\` (`n` → 0x0A), or
+/// `None` (`u` included, which takes four hex digits). Shared with the Deno
+/// KV codec's parser.
+pub(crate) fn short_escape(c: u8) -> Option<u16> {
+    Some(match c {
+        b'"' => 0x22,
+        b'\\' => 0x5C,
+        b'/' => 0x2F,
+        b'b' => 0x08,
+        b'f' => 0x0C,
+        b'n' => 0x0A,
+        b'r' => 0x0D,
+        b't' => 0x09,
+        _ => return None,
+    })
+}
+
+/// The four hex digits at `pos` of `text` (a `\\u` escape) as a code unit,
+/// or `None` unless all four are hex digits.
+pub(crate) fn hex4_at(text: &[u8], pos: usize) -> Option<u16> {
+    let hex = text.get(pos..pos + 4)?;
+    if !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
 /// A JSON parser with the grammar of `JSON.parse`, iterative: open arrays
 /// and objects wait on a stack of their own.
 struct Parser<'a> {
@@ -358,14 +385,6 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| self.error("an unterminated string"))?;
         self.pos += 1;
         Ok(match c {
-            b'"' => 0x22,
-            b'\\' => 0x5C,
-            b'/' => 0x2F,
-            b'b' => 0x08,
-            b'f' => 0x0C,
-            b'n' => 0x0A,
-            b'r' => 0x0D,
-            b't' => 0x09,
             b'u' => {
                 let unit = self.hex4()?;
                 if (0xD800..0xDC00).contains(&unit) && self.text[self.pos..].starts_with(b"\\u") {
@@ -379,18 +398,16 @@ impl<'a> Parser<'a> {
                 }
                 unit
             }
-            _ => return Err(self.error("a bad escape")),
+            _ => short_escape(c)
+                .map(u32::from)
+                .ok_or_else(|| self.error("a bad escape"))?,
         })
     }
 
     fn hex4(&mut self) -> Parsed<u32> {
-        let hex = self
-            .text
-            .get(self.pos..self.pos + 4)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .ok_or_else(|| self.error("a bad \\u escape"))?;
+        let unit = hex4_at(self.text, self.pos).ok_or_else(|| self.error("a bad \\u escape"))?;
         self.pos += 4;
-        Ok(u32::from_str_radix(std::str::from_utf8(hex).expect("ASCII"), 16).expect("hex"))
+        Ok(u32::from(unit))
     }
 }
 

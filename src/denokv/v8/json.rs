@@ -138,25 +138,13 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| self.error("unterminated string"))?;
         self.pos += 1;
         Ok(match c {
-            b'"' => 0x22,
-            b'\\' => 0x5C,
-            b'/' => 0x2F,
-            b'b' => 0x08,
-            b'f' => 0x0C,
-            b'n' => 0x0A,
-            b'r' => 0x0D,
-            b't' => 0x09,
             b'u' => {
-                let hex = self
-                    .text
-                    .get(self.pos..self.pos + 4)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+                let unit = crate::json::hex4_at(self.text, self.pos)
                     .ok_or_else(|| self.error("bad \\u escape"))?;
                 self.pos += 4;
-                hex
+                unit
             }
-            _ => return Err(self.error("bad escape")),
+            _ => crate::json::short_escape(c).ok_or_else(|| self.error("bad escape"))?,
         })
     }
 
