@@ -8,6 +8,24 @@ use crate::key::Key;
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 
+/// Where the binding polls an operation first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstPoll {
+    /// On the caller's (the JS) thread, always: the backend often answers
+    /// at once (memory, SQLite), with no promise and no thread hop.
+    Caller,
+    /// On the caller's thread when none of the store's operations is in
+    /// flight, else on the runtime. The first poll writes the request to
+    /// the socket (PostgreSQL, MySQL): alone, that saves a thread wake-up;
+    /// under load the JS thread is what runs out (measured in the README's
+    /// design notes), and the runtime's threads should write instead.
+    CallerWhenIdle,
+    /// On the runtime, always: the first poll would only hand the request
+    /// to a task of the backend's own (Redis's multiplexed connection),
+    /// waking it from the JS thread, one thread wake-up more per call.
+    Runtime,
+}
+
 /// One entry of a listing: the key and its value as JSON text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -72,15 +90,9 @@ pub trait KvBackend: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Whether an operation's first poll, on the caller's (the JS) thread,
-    /// does work worth doing there: answers at once (memory, SQLite) or
-    /// writes the request to the socket itself (PostgreSQL, MySQL). A
-    /// backend whose first poll only hands the request to a task of its own
-    /// (Redis's multiplexed connection) says `false`: the binding then hands
-    /// the whole operation to the runtime at once, one thread wake-up per
-    /// call instead of two (measured in the README's design notes).
-    fn answers_inline(&self) -> bool {
-        true
+    /// Where an operation's first poll runs; see [`FirstPoll`].
+    fn first_poll(&self) -> FirstPoll {
+        FirstPoll::Caller
     }
 
     /// The live value of `key`, or `None` when absent or expired.

@@ -6,7 +6,7 @@
 //! with V8's own `JSON.stringify` (exactly the copy the contract promises)
 //! and builds `list()` as an async generator over `listPage`.
 
-use crate::backend::{Expiry, Page};
+use crate::backend::{Expiry, FirstPoll, Page};
 use crate::error::{Error, ErrorKind};
 use crate::key::{parse_prefix, Key};
 use crate::memory::MemoryBackend;
@@ -19,6 +19,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -37,28 +38,53 @@ fn to_js(e: Error) -> napi::Error {
 type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
 
 /// Runs a store call: polls it once here, on the JS thread (inside the tokio
-/// runtime's context); if it finished, returns (or throws) its result with
-/// no promise and no thread hop; if it must wait, hands it to napi's tokio
-/// runtime and returns a promise. Calls of a backend that does not answer
-/// `inline` go to the runtime without that first poll. `index.js` awaits
-/// either the same way.
-fn run<T, F>(env: &Env, inline: bool, fut: F) -> napi::Result<Answer<'_, T>>
-where
-    T: ToNapiValue + Send + 'static,
-    F: Future<Output = crate::error::Result<T>> + Send + 'static,
-{
-    let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
-    if !inline {
-        return env
-            .spawn_future(async move { settle(fut.await) })
-            .map(Either::B);
+/// runtime's context), when its backend's [`FirstPoll`] says so; if it
+/// finished, returns (or throws) its result with no promise and no thread
+/// hop; if it must wait, hands it to napi's tokio runtime and returns a
+/// promise. `index.js` awaits either the same way.
+impl NativeStore {
+    fn run<'e, T, F>(&self, env: &'e Env, fut: F) -> napi::Result<Answer<'e, T>>
+    where
+        T: ToNapiValue + Send + 'static,
+        F: Future<Output = crate::error::Result<T>> + Send + 'static,
+    {
+        let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
+        let here = match self.store.first_poll() {
+            FirstPoll::Caller => true,
+            FirstPoll::CallerWhenIdle => self.in_flight.load(Ordering::Relaxed) == 0,
+            FirstPoll::Runtime => false,
+        };
+        if here {
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(result) = within_runtime_if_available(|| fut.as_mut().poll(&mut cx))
+            {
+                return settle(result).map(Either::A);
+            }
+        }
+        let in_flight = InFlight::new(&self.in_flight);
+        env.spawn_future(async move {
+            let result = fut.await;
+            drop(in_flight);
+            settle(result)
+        })
+        .map(Either::B)
     }
-    let mut cx = Context::from_waker(Waker::noop());
-    match within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
-        Poll::Ready(result) => settle(result).map(Either::A),
-        Poll::Pending => env
-            .spawn_future(async move { settle(fut.await) })
-            .map(Either::B),
+}
+
+/// Counts one operation handed to the runtime until it settles (or is
+/// dropped).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -206,6 +232,7 @@ fn optional_millis(name: &str, ms: f64) -> napi::Result<Option<std::time::Durati
 fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
     NativeStore {
         store: Arc::new(Store::new(backend)),
+        in_flight: Arc::default(),
     }
 }
 
@@ -213,6 +240,8 @@ fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
 #[napi]
 pub struct NativeStore {
     store: Arc<Store>,
+    /// Operations handed to the runtime and not settled yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
 #[napi]
@@ -250,9 +279,7 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn initialize<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.initialize().await
-        })
+        self.run(env, async move { store.initialize().await })
     }
 
     #[napi(
@@ -262,9 +289,7 @@ impl NativeStore {
     pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.get(&key).await
-        })
+        self.run(env, async move { store.get(&key).await })
     }
 
     /// `value` is JSON text; `null` deletes.
@@ -279,18 +304,14 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.set(&key, value, ttl).await
-        })
+        self.run(env, async move { store.set(&key, value, ttl).await })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
         let key = Key::from_json(&key).map_err(to_js)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.delete(&key).await
-        })
+        self.run(env, async move { store.delete(&key).await })
     }
 
     /// `expected` and `value` are JSON text; `null` means absent.
@@ -306,7 +327,7 @@ impl NativeStore {
         let key = Key::from_json(&key).map_err(to_js)?;
         let ttl = ttl_of(ttl_ms)?;
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
+        self.run(env, async move {
             store.cas(&key, expected.as_deref(), value, ttl).await
         })
     }
@@ -332,7 +353,7 @@ impl NativeStore {
             Expiry::Skip
         };
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
+        self.run(env, async move {
             let page = store
                 .list_page(&prefix, cursor.as_deref(), limit as usize, expiry)
                 .await?;
@@ -343,17 +364,13 @@ impl NativeStore {
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn drop_storage<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.drop_storage().await
-        })
+        self.run(env, async move { store.drop_storage().await })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Answer<'e, ()>> {
         let store = self.store.clone();
-        run(env, self.store.answers_inline(), async move {
-            store.close().await
-        })
+        self.run(env, async move { store.close().await })
     }
 }
 

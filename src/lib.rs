@@ -7,6 +7,8 @@
 
 pub mod backend;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+mod batch;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod certificate_files;
 #[cfg(feature = "denokv")]
 pub mod denokv;

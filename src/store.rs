@@ -1,7 +1,7 @@
 //! What every store does the same whatever its backend: the closed state,
 //! `set` of nothing as a delete, argument checks that need no backend.
 
-use crate::backend::{Expiry, KvBackend, Page};
+use crate::backend::{Expiry, FirstPoll, KvBackend, Page};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::key::Key;
@@ -31,9 +31,9 @@ impl Store {
         self.backend.name()
     }
 
-    /// See [`KvBackend::answers_inline`].
-    pub fn answers_inline(&self) -> bool {
-        self.backend.answers_inline()
+    /// See [`KvBackend::first_poll`].
+    pub fn first_poll(&self) -> FirstPoll {
+        self.backend.first_poll()
     }
 
     fn open(&self) -> Result<&dyn KvBackend> {

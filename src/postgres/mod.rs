@@ -7,6 +7,8 @@
 //!   for why each holds against concurrent writers).
 //! - Liveness is `ttl IS NULL OR created + ttl > CURRENT_TIMESTAMP`, the
 //!   rule of `@fedify/postgres`, on the server's clock.
+//! - Concurrent `get`s waiting for a connection are answered together,
+//!   by one statement for up to [`crate::batch::MAX_BATCH`] keys.
 //! - `list_page` is keyset pagination over the primary key, its index scan
 //!   bounded to the prefix (see [`sql::prefix_upper_bound`]).
 //! - Expired rows are purged in the background after a write, at most every
@@ -20,7 +22,8 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, Expiry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, Page};
+use crate::batch::{self, Batch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
@@ -163,6 +166,10 @@ pub struct PostgresBackend {
     init_lock: tokio::sync::Mutex<()>,
     purge: Arc<PurgeSchedule>,
     closed: AtomicBool,
+    gets: Batch<Key, Option<String>>,
+    /// How many statements answered `get`s, for the tests of batching.
+    #[cfg(test)]
+    read_statements: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for PostgresBackend {
@@ -202,6 +209,9 @@ impl PostgresBackend {
             init_lock: tokio::sync::Mutex::new(()),
             purge: Arc::default(),
             closed: AtomicBool::new(false),
+            gets: Batch::default(),
+            #[cfg(test)]
+            read_statements: Default::default(),
         })
     }
 
@@ -256,9 +266,27 @@ impl PostgresBackend {
         Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
     {
         self.ensure_table().await?;
+        self.run_on(None, idempotent, op).await
+    }
+
+    /// [`Self::run_retrying`] after the table is there, on `first` if
+    /// given, else on a pooled connection.
+    async fn run_on<T, F, Fut>(
+        &self,
+        mut first: Option<Lease>,
+        idempotent: bool,
+        op: F,
+    ) -> Result<T>
+    where
+        F: Fn(Lease) -> Fut,
+        Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
+    {
         let mut retried = !idempotent;
         loop {
-            let conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+            let conn = match first.take() {
+                Some(conn) => conn,
+                None => self.pool.acquire().await.map_err(|e| self.error(e))?,
+            };
             let (mut conn, result) = response_timeout::within(self.response_timeout, op(conn))
                 .await
                 .ok_or_else(|| self.no_answer())?;
@@ -273,6 +301,78 @@ impl PostgresBackend {
                 Err(e) => return Err(self.error(e)),
             }
         }
+    }
+
+    /// A `get` that joins the batch of waiting reads (see [`crate::batch`]):
+    /// whoever gets a connection first answers everyone queued.
+    async fn get_batched(&self, key: &Key, limit: Option<Duration>) -> Result<Option<String>> {
+        self.ensure_table().await?;
+        let mut answer = self.gets.join(key.clone());
+        // Only the wait for a slot is raced: a connection being opened is
+        // kept even if another reader answers this one meanwhile.
+        let slot = tokio::select! {
+            biased;
+            answered = &mut answer => {
+                return answered.unwrap_or_else(|_| Err(self.too_long(limit)));
+            }
+            slot = self.pool.slot() => slot.map_err(|e| self.error(e))?,
+        };
+        let conn = self.pool.lease(slot).await.map_err(|e| self.error(e))?;
+        let waiters = self.gets.take();
+        if waiters.is_empty() {
+            // Another reader took this key and is reading it now.
+            conn.unused();
+        } else {
+            let values = {
+                let keys: Vec<&Key> = waiters.iter().map(|w| &w.key).collect();
+                let keys = &keys;
+                self.run_on(Some(conn), true, |conn| self.read_many(conn, keys))
+                    .await
+            };
+            batch::answer(waiters, values);
+        }
+        batch::wait(answer, || self.too_long(limit)).await
+    }
+
+    /// The live values of `keys`, in their order: one key by the statement
+    /// of a single `get`, several by one statement for all.
+    async fn read_many(
+        &self,
+        mut conn: Lease,
+        keys: &[&Key],
+    ) -> (Lease, std::result::Result<Vec<Option<String>>, SqlxError>) {
+        #[cfg(test)]
+        self.read_statements.fetch_add(1, Ordering::Relaxed);
+        let values = if let [key] = keys {
+            query_scalar::<Postgres, String>(self.sql.get.clone())
+                .bind(key.parts())
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|value| vec![value.map(text::compact_json)])
+        } else {
+            let (mut parts, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
+            for key in keys {
+                firsts.push(parts.len() as i32 + 1);
+                parts.extend_from_slice(key.parts());
+                lasts.push(parts.len() as i32);
+            }
+            query_as::<Postgres, (i64, Option<String>)>(self.sql.get_many.clone())
+                .bind(parts)
+                .bind(firsts)
+                .bind(lasts)
+                .fetch_all(&mut *conn)
+                .await
+                .map(|rows| {
+                    let mut values = vec![None; keys.len()];
+                    for (n, value) in rows {
+                        if let Some(slot) = values.get_mut((n as usize).wrapping_sub(1)) {
+                            *slot = value.map(text::compact_json);
+                        }
+                    }
+                    values
+                })
+        };
+        (conn, values)
     }
 
     /// Creates the table once per store (unless configured as initialized).
@@ -430,6 +530,10 @@ fn entry(key: RawKey, value: String) -> Option<Entry> {
 
 #[async_trait]
 impl KvBackend for PostgresBackend {
+    fn first_poll(&self) -> FirstPoll {
+        FirstPoll::CallerWhenIdle
+    }
+
     fn name(&self) -> &'static str {
         "PostgreSQL"
     }
@@ -441,16 +545,11 @@ impl KvBackend for PostgresBackend {
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
         text::check_parts(key)?;
-        let value = self
-            .run(true, |mut conn| async move {
-                let value = query_scalar::<Postgres, String>(self.sql.get.clone())
-                    .bind(key.parts())
-                    .fetch_optional(&mut *conn)
-                    .await;
-                (conn, value)
-            })
-            .await?;
-        Ok(value.map(text::compact_json))
+        self.check_open()?;
+        let limit = response_timeout::operation_limit(self.connect_timeout, self.response_timeout);
+        response_timeout::within(limit, self.get_batched(key, limit))
+            .await
+            .unwrap_or_else(|| Err(self.too_long(limit)))
     }
 
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {

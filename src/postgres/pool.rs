@@ -56,6 +56,12 @@ struct Idle {
     since: Instant,
 }
 
+/// The right to one connection, until the deadline of the acquisition.
+pub(super) struct Slot {
+    permit: OwnedSemaphorePermit,
+    deadline: tokio::time::Instant,
+}
+
 /// A connection lent by the pool. It goes back to the pool when dropped
 /// only if [`Lease::finished`] said its statement ran to the end.
 pub(super) struct Lease {
@@ -84,14 +90,26 @@ impl Pool {
     /// connect timeout together; then the last connection error, or
     /// `PoolTimedOut`.
     pub async fn acquire(&self) -> Result<Lease, SqlxError> {
+        let slot = self.slot().await?;
+        self.lease(slot).await
+    }
+
+    /// A free slot, the first half of [`Pool::acquire`]: a caller may stop
+    /// waiting for one at no cost, while a connection being opened would be
+    /// lost.
+    pub async fn slot(&self) -> Result<Slot, SqlxError> {
+        let deadline = tokio::time::Instant::now() + self.0.connect_timeout;
+        match tokio::time::timeout_at(deadline, self.0.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Slot { permit, deadline }),
+            Ok(Err(_)) => Err(SqlxError::PoolClosed),
+            Err(_) => Err(SqlxError::PoolTimedOut),
+        }
+    }
+
+    /// A connection in `slot`: an idle one, or a new one.
+    pub async fn lease(&self, slot: Slot) -> Result<Lease, SqlxError> {
         let inner = &self.0;
-        let deadline = tokio::time::Instant::now() + inner.connect_timeout;
-        let permit =
-            match tokio::time::timeout_at(deadline, inner.permits.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return Err(SqlxError::PoolClosed),
-                Err(_) => return Err(SqlxError::PoolTimedOut),
-            };
+        let Slot { permit, deadline } = slot;
         let lease = |conn, opened_at| Lease {
             conn: Some(conn),
             opened_at,
@@ -229,6 +247,13 @@ impl Lease {
                     )
             }
         };
+    }
+}
+
+impl Lease {
+    /// Gives the connection back untouched (no statement ran on it).
+    pub fn unused(mut self) {
+        self.reusable = true;
     }
 }
 

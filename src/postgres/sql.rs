@@ -55,6 +55,10 @@ pub(super) struct Sql {
     pub set_logged: SqlStr,
     pub drop_table: SqlStr,
     pub get: SqlStr,
+    /// Several keys at once: $1 their parts end to end, $2 and $3 where
+    /// each key starts and ends in $1; a row per key: (its ordinal from 1,
+    /// its live value or NULL).
+    pub get_many: SqlStr,
     pub set: SqlStr,
     pub delete: SqlStr,
     pub cas_absent_to_absent: SqlStr,
@@ -128,6 +132,15 @@ impl Sql {
             drop_table: sql(format!("DROP TABLE IF EXISTS {t}")),
             get: sql(format!(
                 "SELECT value::text FROM {t} WHERE key = $1 AND {LIVE}"
+            )),
+            // A subquery per key, so that each is an index lookup whatever
+            // the planner thinks of the table (as a join, a generic plan
+            // may hash the whole table); a slice of a 1-D array starts at
+            // 1, as the stored keys do.
+            get_many: sql(format!(
+                "SELECT s.n, (SELECT t.value::text FROM {t} AS t \
+                 WHERE t.key = ($1::text[])[s.first:s.last] AND {LIVE}) \
+                 FROM unnest($2::int4[], $3::int4[]) WITH ORDINALITY AS s(first, last, n)"
             )),
             // The statement of @fedify/postgres: an update restarts the
             // entry's clock (`created`) along with its TTL.

@@ -807,6 +807,81 @@ async fn opens_at_most_max_connections() {
     assert_eq!(connections_of(&db, &app).await, 0, "close() releases them");
 }
 
+/// Gets that wait for a busy connection are answered by one statement,
+/// each with its own value: keys of different lengths, absent and expired
+/// keys, and the same key twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_gets_are_answered_together() {
+    let Some(url) = url() else { return };
+    let cfg = PostgresConfig {
+        max_connections: 1,
+        ..config(&url)
+    };
+    let table = cfg.table.clone();
+    let b = Arc::new(PostgresBackend::new(cfg).unwrap());
+    let keys: Vec<Key> = (0..100)
+        .map(|i| match i % 4 {
+            0 => key(&["batch", &i.to_string()]),
+            1 => key(&["batch", &i.to_string(), "deeper"]),
+            2 => key(&[&format!("batch{i}")]),
+            _ => key(&["batch", "absent", &i.to_string()]),
+        })
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 4 != 3 {
+            b.set(k, format!(r#"{{"i":{i}}}"#), None).await.unwrap();
+        }
+    }
+    let expired = key(&["batch", "expired"]);
+    b.set(&expired, "1".into(), ms(1.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Hold the only connection: a cas waits on a row lock held outside.
+    let locked = key(&["batch", "locked"]);
+    b.set(&locked, "1".into(), None).await.unwrap();
+    let db = raw(&url).await;
+    let mut holder = db.begin().await.unwrap();
+    query(sqlf!(
+        "SELECT 1 FROM \"{table}\" WHERE key = '{{batch,locked}}' FOR UPDATE"
+    ))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let blocked = {
+        let (b, k) = (b.clone(), locked.clone());
+        tokio::spawn(async move { b.cas(&k, Some("1"), Some("2".into()), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = b.read_statements.load(Ordering::Relaxed);
+    let mut asked: Vec<Key> = keys.clone();
+    asked.extend([expired.clone(), keys[0].clone()]);
+    let readers: Vec<_> = asked
+        .iter()
+        .map(|k| {
+            let (b, k) = (b.clone(), k.clone());
+            tokio::spawn(async move { b.get(&k).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    holder.commit().await.unwrap();
+    assert!(blocked.await.unwrap().unwrap());
+    let mut got = Vec::new();
+    for reader in readers {
+        got.push(reader.await.unwrap().unwrap());
+    }
+    let expected: Vec<Option<String>> = (0..100)
+        .map(|i| (i % 4 != 3).then(|| format!(r#"{{"i":{i}}}"#)))
+        .chain([None, Some(r#"{"i":0}"#.to_string())])
+        .collect();
+    assert_eq!(got, expected);
+    let statements = b.read_statements.load(Ordering::Relaxed) - before;
+    assert!(
+        statements <= 2,
+        "102 waiting gets took {statements} statements"
+    );
+    b.drop_storage().await.unwrap();
+}
+
 /// An operation abandoned mid-statement (its future dropped, as a timeout
 /// does) must not leave its connection, half-read, in the pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

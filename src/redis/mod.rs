@@ -20,7 +20,7 @@ mod test_servers;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, Expiry, KvBackend, Page};
+use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
@@ -461,8 +461,8 @@ impl KvBackend for RedisBackend {
     /// A first poll would only queue the command for the connection's own
     /// task (and wake it): measured, one fewer context switch per call at
     /// concurrency 1 and half as many at 64 when the runtime polls it.
-    fn answers_inline(&self) -> bool {
-        false
+    fn first_poll(&self) -> FirstPoll {
+        FirstPoll::Runtime
     }
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
