@@ -158,10 +158,14 @@ impl SqliteBackend {
             .spawn(move || {
                 for job in rx {
                     let mut worker = lock(&thread_worker);
-                    // A panic drops the job's reply channel, so its caller
-                    // gets an error, and the thread lives on for the next job.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut worker)));
-                    thread_queued.fetch_sub(1, Ordering::AcqRel);
+                    // A job leaves the queue before it replies (so that the
+                    // caller's next call may run at once). A panic drops its
+                    // reply channel instead, so its caller gets an error,
+                    // and the thread lives on for the next job.
+                    let job = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut worker)));
+                    if job.is_err() {
+                        thread_queued.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             })
             .map_err(|e| {
@@ -203,8 +207,10 @@ impl SqliteBackend {
         f: impl FnOnce(&mut Worker) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
+        let queued = self.queued.clone();
         let job: Job = Box::new(move |worker| {
             let result = worker.set_waits(true).and_then(|()| f(worker));
+            queued.fetch_sub(1, Ordering::AcqRel);
             let _ = tx.send(result);
         });
         let sent = match &*lock(&self.jobs) {
