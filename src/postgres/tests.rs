@@ -807,6 +807,36 @@ async fn opens_at_most_max_connections() {
     assert_eq!(connections_of(&db, &app).await, 0, "close() releases them");
 }
 
+/// Writes 1 at `[part]`, locks its row from a transaction of `db`'s, and
+/// starts a cas of it from 1 to 2 on `b`, which waits for the lock (a
+/// moment is left for it to start waiting): the transaction, to end the
+/// wait, and the cas's task.
+async fn cas_blocked_by_a_row_lock(
+    b: &Arc<PostgresBackend>,
+    db: &PgPool,
+    table: &str,
+    part: &str,
+) -> (
+    sqlx_core::transaction::Transaction<'static, Postgres>,
+    tokio::task::JoinHandle<Result<bool>>,
+) {
+    let k = key(&[part]);
+    b.set(&k, "1".into(), None).await.unwrap();
+    let mut holder = db.begin().await.unwrap();
+    query(sqlf!(
+        "SELECT 1 FROM \"{table}\" WHERE key = ARRAY['{part}'] FOR UPDATE"
+    ))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let waiting = {
+        let b = b.clone();
+        tokio::spawn(async move { b.cas(&k, Some("1"), Some("2".into()), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (holder, waiting)
+}
+
 /// Gets that wait for a busy connection are answered by one statement,
 /// each with its own value: keys of different lengths, absent and expired
 /// keys, and the same key twice.
@@ -837,21 +867,8 @@ async fn waiting_gets_are_answered_together() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     // Hold the only connection: a cas waits on a row lock held outside.
-    let locked = key(&["batch", "locked"]);
-    b.set(&locked, "1".into(), None).await.unwrap();
     let db = raw(&url).await;
-    let mut holder = db.begin().await.unwrap();
-    query(sqlf!(
-        "SELECT 1 FROM \"{table}\" WHERE key = '{{batch,locked}}' FOR UPDATE"
-    ))
-    .execute(&mut *holder)
-    .await
-    .unwrap();
-    let blocked = {
-        let (b, k) = (b.clone(), locked.clone());
-        tokio::spawn(async move { b.cas(&k, Some("1"), Some("2".into()), None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (holder, blocked) = cas_blocked_by_a_row_lock(&b, &db, &table, "batch").await;
     let before = b.read_statements.load(Ordering::Relaxed);
     let mut asked: Vec<Key> = keys.clone();
     asked.extend([expired.clone(), keys[0].clone()]);
@@ -895,21 +912,9 @@ async fn an_abandoned_operation_does_not_poison_the_pool() {
     let table = cfg.table.clone();
     let b = Arc::new(PostgresBackend::new(cfg).unwrap());
     let k = key(&["locked"]);
-    b.set(&k, "1".into(), None).await.unwrap();
     let db = raw(&url).await;
-    let mut holder = db.begin().await.unwrap();
-    query(sqlf!(
-        "SELECT 1 FROM \"{table}\" WHERE key = '{{locked}}' FOR UPDATE"
-    ))
-    .execute(&mut *holder)
-    .await
-    .unwrap();
     // The only connection waits on the row lock...
-    let waiting = {
-        let (b, k) = (b.clone(), k.clone());
-        tokio::spawn(async move { b.cas(&k, Some("1"), Some("2".into()), None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (holder, waiting) = cas_blocked_by_a_row_lock(&b, &db, &table, "locked").await;
     // ...so another operation waits for it no longer than the timeout.
     let started = Instant::now();
     let err = b.get(&k).await.unwrap_err();
