@@ -37,12 +37,12 @@ fn to_js(e: Error) -> napi::Error {
 /// once (memory, or SQLite when nothing had to wait), else a promise.
 type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
 
-/// Runs a store call: polls it once here, on the JS thread (inside the tokio
-/// runtime's context), when its backend's [`FirstPoll`] says so; if it
-/// finished, returns (or throws) its result with no promise and no thread
-/// hop; if it must wait, hands it to napi's tokio runtime and returns a
-/// promise. `index.js` awaits either the same way.
 impl NativeStore {
+    /// Runs a store call: polls it once here, on the JS thread (inside the
+    /// tokio runtime's context), when its backend's [`FirstPoll`] says so;
+    /// if it finished, returns (or throws) its result with no promise and
+    /// no thread hop; if it must wait, hands it to napi's tokio runtime and
+    /// returns a promise. `index.js` awaits either the same way.
     fn run<'e, T, F>(&self, env: &'e Env, fut: F) -> napi::Result<Answer<'e, T>>
     where
         T: ToNapiValue + Send + 'static,
