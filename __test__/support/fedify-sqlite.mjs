@@ -5,15 +5,23 @@
 // defaults (a rollback journal, synchronous = FULL) as a DatabaseSync has them. @fedify/sqlite itself needs `node:sqlite` (Node 22),
 // so tests and benchmarks on Node 20 use this stand-in to write and read
 // the layout exactly as Fedify does.
+//
+// startFedifySqlite() runs the layout in a child process of its own, for
+// tests that keep it open on a file fedikv has open too (see there).
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import Database from "better-sqlite3";
+
+const workerPath = fileURLToPath(new URL("./fedify-sqlite-worker.mjs", import.meta.url));
 
 export class FedifySqliteLayout {
   #db;
   #table;
 
-  constructor(path, tableName = "fedify_kv") {
-    this.#db = new Database(path);
+  /** `options` go to better-sqlite3 (`timeout`: how long to wait for a lock). */
+  constructor(path, tableName = "fedify_kv", options = {}) {
+    this.#db = new Database(path, options);
     this.#table = tableName;
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS "${tableName}" (
@@ -106,4 +114,63 @@ export class FedifySqliteLayout {
   close() {
     this.#db.close();
   }
+}
+
+/**
+ * Opens `path` with the layout in a child process (fedify-sqlite-worker.mjs)
+ * and resolves, once it is open, to an object whose methods (set, get,
+ * delete, cas, list, row, race, close) run there; see the worker (a TTL
+ * is given to set and cas in milliseconds, not as a Temporal.Duration).
+ *
+ * A process of its own, as a Fedify app sharing the file would be, and
+ * because it must be while fedikv has the file open: better-sqlite3 brings
+ * its own copy of SQLite, and two copies in one process do not lock one
+ * file against each other (POSIX locks belong to the process, and closing
+ * one copy's descriptor drops the other's locks; SQLite's "How To Corrupt"
+ * guide, 2.2.1). In one process, a test of both at once shows nothing, and
+ * closing one side can delete the WAL the other still uses.
+ */
+export async function startFedifySqlite(path) {
+  const child = fork(workerPath, [path], {
+    // Structured clone, so that `undefined` (an absent value) crosses as itself.
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const pending = new Map();
+  let next = 0;
+  let exited = false;
+  const exit = new Promise((resolve) => child.once("exit", resolve));
+  child.once("exit", (code, signal) => {
+    exited = true;
+    for (const { reject } of pending.values()) reject(new Error(`the Fedify SQLite process exited (${signal ?? code})`));
+    pending.clear();
+  });
+  const kill = () => exited || child.kill("SIGKILL");
+  process.once("exit", kill);
+  await new Promise((resolve, reject) => {
+    child.once("message", resolve);
+    child.once("exit", () => reject(new Error("the Fedify SQLite process did not start")));
+  });
+  child.on("message", ({ id, result, error }) => {
+    const call = pending.get(id);
+    if (call === undefined) return;
+    pending.delete(id);
+    if (error === undefined) call.resolve(result);
+    else call.reject(Object.assign(new Error(`Fedify SQLite layout: ${error.message}`), { code: error.code }));
+  });
+  const call = (op) => (...args) => new Promise((resolve, reject) => {
+    if (exited) return reject(new Error("the Fedify SQLite process has exited"));
+    const id = next++;
+    pending.set(id, { resolve, reject });
+    child.send({ id, op, args });
+  });
+  const layout = {};
+  for (const op of ["set", "get", "delete", "cas", "list", "row", "race"]) layout[op] = call(op);
+  /** Closes the database and waits for the process to end. */
+  layout.close = async () => {
+    if (!exited) await call("close")();
+    await exit;
+    process.removeListener("exit", kill);
+  };
+  return layout;
 }
