@@ -81,11 +81,16 @@ test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_D
   const dir = mkdtempSync(join(tmpdir(), "fedikv-err-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "kv.db");
-  const kv = new SqliteKvStore(path);
-  await kv.initialize();
+  // One SQLite library at a time on the file (two in one process do not
+  // lock it against each other): fedikv makes the table, better-sqlite3
+  // writes the row, fedikv reads it.
+  const maker = new SqliteKvStore(path);
+  await maker.initialize();
+  await maker.close();
   const db = new Database(path);
   db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["broken"]', "{not json");
   db.close();
+  const kv = new SqliteKvStore(path);
   await assert.rejects(kv.get(["broken"]), code("ERR_FEDIKV_INVALID_DATA"));
   await kv.close();
 });
@@ -98,12 +103,15 @@ test("list reports a stored value that is not JSON, naming its key", async (t) =
   const dir = mkdtempSync(join(tmpdir(), "fedikv-err-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "kv.db");
-  const kv = new SqliteKvStore(path);
-  await kv.set(["p", "good"], 1);
+  // One SQLite library at a time on the file, as above.
+  const writer = new SqliteKvStore(path);
+  await writer.set(["p", "good"], 1);
+  await writer.close();
   const db = new Database(path);
   // Text that would inject a fake entry if pages were spliced unchecked.
   db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["p","evil"]', '1],[["p","fake"],2');
   db.close();
+  const kv = new SqliteKvStore(path);
   const seen = [];
   await assert.rejects(async () => {
     for await (const { key } of kv.list(["p"])) seen.push(key);

@@ -87,8 +87,11 @@ describe("foreign data", () => {
   test("SqliteKvStore: values that are not JSON text, and rows that are no entries", async () => {
     const { default: Database } = await import("better-sqlite3");
     const path = join(dir, "foreign.db");
-    const kv = new SqliteKvStore(path);
-    await kv.set(["f", "good"], "fine");
+    // One SQLite library at a time on the file (two in one process do not
+    // lock it against each other): fedikv, better-sqlite3, fedikv again.
+    const writer = new SqliteKvStore(path);
+    await writer.set(["f", "good"], "fine");
+    await writer.close();
     const db = new Database(path);
     const insert = db.prepare("INSERT INTO fedify_kv (key, value, created, expires) VALUES (?, ?, 0, NULL)");
     insert.run('["f","text"]', "not json");
@@ -99,6 +102,7 @@ describe("foreign data", () => {
     db.prepare(`INSERT INTO fedify_kv VALUES ('["f","bad utf-8"]', CAST(x'22ff22' AS TEXT), 0, NULL)`).run();
     for (const text of FOREIGN_KEY_TEXTS) insert.run(text, "1");
     db.close();
+    const kv = new SqliteKvStore(path);
     try {
       await checkForeignRows(kv, {
         bad: [["f", "text"], ["f", "injection"], ["f", "blob"], ["f", "bad utf-8"]],

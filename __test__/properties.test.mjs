@@ -18,10 +18,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { serialize } from "node:v8";
 import { Temporal } from "@js-temporal/polyfill";
 import fc from "fast-check";
+import { startWorker } from "./support/ipc-worker.mjs";
 import { openStore } from "./support/open-store.mjs";
 import { storeSpecs } from "./support/store-specs.mjs";
 
@@ -279,12 +281,10 @@ const isTooLong = (duration) => duration !== undefined && (duration.years > 1000
 /** Raw key texts of the SQL layouts that store JSON.stringify(key). */
 async function rawKeyReader(spec) {
   if (spec.kind === "SqliteKvStore" && spec.target !== ":memory:") {
-    const { default: Database } = await import("better-sqlite3");
-    const db = new Database(spec.target, { readonly: true, fileMustExist: true });
-    return {
-      read: (keyJson) => db.prepare("SELECT key FROM fedify_kv WHERE key = ?").pluck().get(keyJson),
-      close: () => db.close(),
-    };
+    // In a process of its own: better-sqlite3's SQLite and fedikv's must
+    // not share the open file in one process (see ipc-worker.mjs).
+    const script = fileURLToPath(new URL("./support/sqlite-reader-worker.mjs", import.meta.url));
+    return startWorker(script, [spec.target], { name: "SQLite reader", ops: ["read"] });
   }
   if (spec.kind === "MysqlKvStore") {
     const mysql = await import("mysql2/promise");

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Temporal } from "@js-temporal/polyfill";
 import { SqliteKvStore } from "../index.js";
 import { collect, ODD_PARTS } from "fedikv/testing";
-import { FedifySqliteLayout, startFedifySqlite } from "./support/fedify-sqlite.mjs";
+import { busyRetry, FedifySqliteLayout, startFedifySqlite } from "./support/fedify-sqlite.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-compat-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,17 +112,7 @@ const RACE_LOOPS = 3;
 async function fedikvRace(kv, counter) {
   const wins = [];
   let casLost = 0;
-  let busy = 0;
-  const retryBusy = async (action) => {
-    for (;;) {
-      try {
-        return await action();
-      } catch (error) {
-        if (error?.code !== "ERR_FEDIKV_BUSY") throw error;
-        busy++;
-      }
-    }
-  };
+  const retryBusy = busyRetry((error) => error?.code === "ERR_FEDIKV_BUSY");
   const loop = async (first) => {
     for (let i = first; i < RACE_COUNT; i += RACE_LOOPS) {
       await retryBusy(() => kv.set(["race", "fedikv", String(i)], { by: "fedikv", i }));
@@ -138,7 +128,7 @@ async function fedikvRace(kv, counter) {
     }
   };
   await Promise.all(Array.from({ length: RACE_LOOPS }, (_, first) => loop(first)));
-  return { wins, casLost, busy };
+  return { wins, casLost, busy: retryBusy.count };
 }
 
 test(`both write at once from two processes: ${RACE_COUNT} keys each, and cas increments of one counter`, async () => {

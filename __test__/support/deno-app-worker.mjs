@@ -2,6 +2,7 @@
 // does what its parent asks over IPC (advanced serialization, so Maps,
 // Dates, BigInts and typed arrays cross as themselves).
 import { KvU64, openKv } from "@deno/kv";
+import { serve } from "./ipc-worker.mjs";
 
 const [target, options] = JSON.parse(process.argv[2]);
 const kv = await openKv(target, options);
@@ -56,16 +57,4 @@ const ops = {
   },
 };
 
-process.on("message", async ({ id, op, args }) => {
-  if (op === "close") {
-    kv.close();
-    process.send({ id, result: null }, () => process.exit(0));
-    return;
-  }
-  try {
-    process.send({ id, result: await ops[op](...args) });
-  } catch (error) {
-    process.send({ id, error: String(error?.message ?? error) });
-  }
-});
-process.send({ ready: true });
+serve(ops, () => kv.close());

@@ -4,7 +4,8 @@
 // itself; a TTL crosses as milliseconds). Errors go back with their
 // better-sqlite3 code (SQLITE_BUSY…).
 import { Temporal } from "@js-temporal/polyfill";
-import { FedifySqliteLayout } from "./fedify-sqlite.mjs";
+import { busyRetry, FedifySqliteLayout } from "./fedify-sqlite.mjs";
+import { serve } from "./ipc-worker.mjs";
 
 const [path] = process.argv.slice(2);
 // A busy timeout longer than any test here runs: fedikv in the parent holds
@@ -47,17 +48,7 @@ const ops = {
   async race({ prefix, count, counter, pauseMs = 0 }) {
     const wins = [];
     let casLost = 0;
-    let busy = 0;
-    const retryBusy = async (action) => {
-      for (;;) {
-        try {
-          return await action();
-        } catch (error) {
-          if (!isBusy(error)) throw error;
-          busy++;
-        }
-      }
-    };
+    const retryBusy = busyRetry(isBusy);
     for (let i = 0; i < count; i++) {
       await retryBusy(() => fedify.set([...prefix, String(i)], { by: "fedify", i }));
       for (;;) {
@@ -72,7 +63,7 @@ const ops = {
         casLost++;
       }
     }
-    return { wins, casLost, busy };
+    return { wins, casLost, busy: retryBusy.count };
   },
 };
 
@@ -80,16 +71,4 @@ function ttlOption(ttlMs) {
   return ttlMs === undefined ? undefined : { ttl: Temporal.Duration.from({ milliseconds: ttlMs }) };
 }
 
-process.on("message", async ({ id, op, args }) => {
-  if (op === "close") {
-    fedify.close();
-    process.send({ id, result: null }, () => process.exit(0));
-    return;
-  }
-  try {
-    process.send({ id, result: await ops[op](...args) });
-  } catch (error) {
-    process.send({ id, error: { message: String(error?.message ?? error), code: error?.code } });
-  }
-});
-process.send({ ready: true });
+serve(ops, () => fedify.close());

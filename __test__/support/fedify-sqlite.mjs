@@ -8,10 +8,10 @@
 //
 // startFedifySqlite() runs the layout in a child process of its own, for
 // tests that keep it open on a file fedikv has open too (see there).
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import Database from "better-sqlite3";
+import { startWorker } from "./ipc-worker.mjs";
 
 const workerPath = fileURLToPath(new URL("./fedify-sqlite-worker.mjs", import.meta.url));
 
@@ -117,6 +117,27 @@ export class FedifySqliteLayout {
 }
 
 /**
+ * A `retry(action)` that runs `action` again as long as it fails with an
+ * error `isBusy` accepts (a lock another process held too long: nothing was
+ * written), counting those in `retry.count`; both sides of the
+ * sqlite-compat race use one.
+ */
+export function busyRetry(isBusy) {
+  const retry = async (action) => {
+    for (;;) {
+      try {
+        return await action();
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        retry.count++;
+      }
+    }
+  };
+  retry.count = 0;
+  return retry;
+}
+
+/**
  * Opens `path` with the layout in a child process (fedify-sqlite-worker.mjs)
  * and resolves, once it is open, to an object whose methods (set, get,
  * delete, cas, list, row, race, close) run there; see the worker (a TTL
@@ -124,53 +145,11 @@ export class FedifySqliteLayout {
  *
  * A process of its own, as a Fedify app sharing the file would be, and
  * because it must be while fedikv has the file open: better-sqlite3 brings
- * its own copy of SQLite, and two copies in one process do not lock one
- * file against each other (POSIX locks belong to the process, and closing
- * one copy's descriptor drops the other's locks; SQLite's "How To Corrupt"
- * guide, 2.2.1). In one process, a test of both at once shows nothing, and
- * closing one side can delete the WAL the other still uses.
+ * its own copy of SQLite (see ipc-worker.mjs).
  */
-export async function startFedifySqlite(path) {
-  const child = fork(workerPath, [path], {
-    // Structured clone, so that `undefined` (an absent value) crosses as itself.
-    serialization: "advanced",
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+export function startFedifySqlite(path) {
+  return startWorker(workerPath, [path], {
+    name: "Fedify SQLite layout",
+    ops: ["set", "get", "delete", "cas", "list", "row", "race"],
   });
-  const pending = new Map();
-  let next = 0;
-  let exited = false;
-  const exit = new Promise((resolve) => child.once("exit", resolve));
-  child.once("exit", (code, signal) => {
-    exited = true;
-    for (const { reject } of pending.values()) reject(new Error(`the Fedify SQLite process exited (${signal ?? code})`));
-    pending.clear();
-  });
-  const kill = () => exited || child.kill("SIGKILL");
-  process.once("exit", kill);
-  await new Promise((resolve, reject) => {
-    child.once("message", resolve);
-    child.once("exit", () => reject(new Error("the Fedify SQLite process did not start")));
-  });
-  child.on("message", ({ id, result, error }) => {
-    const call = pending.get(id);
-    if (call === undefined) return;
-    pending.delete(id);
-    if (error === undefined) call.resolve(result);
-    else call.reject(Object.assign(new Error(`Fedify SQLite layout: ${error.message}`), { code: error.code }));
-  });
-  const call = (op) => (...args) => new Promise((resolve, reject) => {
-    if (exited) return reject(new Error("the Fedify SQLite process has exited"));
-    const id = next++;
-    pending.set(id, { resolve, reject });
-    child.send({ id, op, args });
-  });
-  const layout = {};
-  for (const op of ["set", "get", "delete", "cas", "list", "row", "race"]) layout[op] = call(op);
-  /** Closes the database and waits for the process to end. */
-  layout.close = async () => {
-    if (!exited) await call("close")();
-    await exit;
-    process.removeListener("exit", kill);
-  };
-  return layout;
 }
