@@ -49,7 +49,8 @@ impl NativeStore {
         F: Future<Output = crate::error::Result<T>> + Send + 'static,
     {
         let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
-        let here = match self.store.first_poll() {
+        let policy = self.store.first_poll();
+        let here = match policy {
             FirstPoll::Caller => true,
             FirstPoll::CallerWhenIdle => self.in_flight.load(Ordering::Relaxed) == 0,
             FirstPoll::Runtime => false,
@@ -61,7 +62,9 @@ impl NativeStore {
                 return settle(result).map(Either::A);
             }
         }
-        let in_flight = InFlight::new(&self.in_flight);
+        // Counted only where the count decides something.
+        let in_flight =
+            (policy == FirstPoll::CallerWhenIdle).then(|| InFlight::new(&self.in_flight));
         env.spawn_future(async move {
             let result = fut.await;
             drop(in_flight);
