@@ -230,6 +230,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Lease {
+    /// Gives the connection back untouched (no statement ran on it).
+    pub fn unused(mut self) {
+        self.reusable = true;
+    }
+
     /// Records how the statement ended: the connection is reused after
     /// a result or an error the server sent (the connection is still in
     /// step), and closed after any other failure.
@@ -247,13 +252,6 @@ impl Lease {
                     )
             }
         };
-    }
-}
-
-impl Lease {
-    /// Gives the connection back untouched (no statement ran on it).
-    pub fn unused(mut self) {
-        self.reusable = true;
     }
 }
 
