@@ -12,6 +12,7 @@
 //! sees every write that ended before.
 
 use crate::error::{Error, Result};
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
@@ -51,13 +52,10 @@ impl<K, V> Batch<K, V> {
     /// The oldest waiters, at most [`MAX_BATCH`], out of the queue.
     pub fn take(&self) -> Vec<Waiter<K, V>> {
         let mut waiting = self.lock();
-        let rest = waiting.len().saturating_sub(MAX_BATCH);
-        if rest == 0 {
+        if waiting.len() <= MAX_BATCH {
             return std::mem::take(&mut *waiting);
         }
-        let mut taken: Vec<_> = waiting.drain(..MAX_BATCH).collect();
-        taken.shrink_to_fit();
-        taken
+        waiting.drain(..MAX_BATCH).collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Waiter<K, V>>> {
@@ -85,8 +83,12 @@ pub fn answer<K, V>(waiters: Vec<Waiter<K, V>>, answers: Result<Vec<V>>) {
 }
 
 /// The answer that arrived, or `abandoned` if the read that took this
-/// waiter was dropped before answering (it ran out of time).
-pub async fn wait<V>(answer: Answer<V>, abandoned: impl FnOnce() -> Error) -> Result<V> {
+/// waiter was dropped before answering (it ran out of time). Takes the
+/// answer or `&mut` it (to wait for it beside something else).
+pub async fn wait<V, A>(answer: A, abandoned: impl FnOnce() -> Error) -> Result<V>
+where
+    A: Future<Output = std::result::Result<Result<V>, oneshot::error::RecvError>>,
+{
     answer.await.unwrap_or_else(|_| Err(abandoned()))
 }
 

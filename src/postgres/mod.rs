@@ -227,8 +227,15 @@ impl PostgresBackend {
         response_timeout::no_answer("PostgreSQL", &self.address, limit)
     }
 
-    fn too_long(&self, limit: Option<Duration>) -> Error {
-        response_timeout::no_answer("PostgreSQL", &self.address, Limit::Operation(limit))
+    /// The bound of a whole operation: the connect timeout plus the
+    /// response timeout.
+    fn operation_limit(&self) -> Option<Duration> {
+        response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
+    }
+
+    fn too_long(&self) -> Error {
+        let limit = Limit::Operation(self.operation_limit());
+        response_timeout::no_answer("PostgreSQL", &self.address, limit)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -253,11 +260,15 @@ impl PostgresBackend {
         F: Fn(Lease) -> Fut,
         Fut: Future<Output = (Lease, std::result::Result<T, SqlxError>)>,
     {
+        self.bounded(self.run_retrying(idempotent, op)).await
+    }
+
+    /// Runs `work` if the store is open, within [`Self::operation_limit`].
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         self.check_open()?;
-        let limit = response_timeout::operation_limit(self.connect_timeout, self.response_timeout);
-        response_timeout::within(limit, self.run_retrying(idempotent, op))
+        response_timeout::within(self.operation_limit(), work)
             .await
-            .unwrap_or_else(|| Err(self.too_long(limit)))
+            .unwrap_or_else(|| Err(self.too_long()))
     }
 
     async fn run_retrying<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
@@ -305,16 +316,14 @@ impl PostgresBackend {
 
     /// A `get` that joins the batch of waiting reads (see [`crate::batch`]):
     /// whoever gets a connection first answers everyone queued.
-    async fn get_batched(&self, key: &Key, limit: Option<Duration>) -> Result<Option<String>> {
+    async fn get_batched(&self, key: &Key) -> Result<Option<String>> {
         self.ensure_table().await?;
         let mut answer = self.gets.join(key.clone());
         // Only the wait for a slot is raced: a connection being opened is
         // kept even if another reader answers this one meanwhile.
         let slot = tokio::select! {
             biased;
-            answered = &mut answer => {
-                return answered.unwrap_or_else(|_| Err(self.too_long(limit)));
-            }
+            answered = batch::wait(&mut answer, || self.too_long()) => return answered,
             slot = self.pool.slot() => slot.map_err(|e| self.error(e))?,
         };
         let conn = self.pool.lease(slot).await.map_err(|e| self.error(e))?;
@@ -331,7 +340,7 @@ impl PostgresBackend {
             };
             batch::answer(waiters, values);
         }
-        batch::wait(answer, || self.too_long(limit)).await
+        batch::wait(answer, || self.too_long()).await
     }
 
     /// The live values of `keys`, in their order: one key by the statement
@@ -545,11 +554,7 @@ impl KvBackend for PostgresBackend {
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
         text::check_parts(key)?;
-        self.check_open()?;
-        let limit = response_timeout::operation_limit(self.connect_timeout, self.response_timeout);
-        response_timeout::within(limit, self.get_batched(key, limit))
-            .await
-            .unwrap_or_else(|| Err(self.too_long(limit)))
+        self.bounded(self.get_batched(key)).await
     }
 
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
