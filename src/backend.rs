@@ -24,6 +24,50 @@ pub enum FirstPoll {
     /// to a task of the backend's own (Redis's multiplexed connection),
     /// waking it from the JS thread, one thread wake-up more per call.
     Runtime,
+    /// On the caller's thread, and there to the end: the backend's socket is
+    /// watched by the caller's event loop ([`KvBackend::local_io`]), so the
+    /// answer is read, and the promise settled, on the JS thread with no
+    /// thread hop. Whatever else the operation waits for (the runtime's
+    /// connections) wakes it there too.
+    Local,
+}
+
+/// What the caller's event loop should watch for a backend whose
+/// operations stay on the caller's thread ([`FirstPoll::Local`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// The socket; it stays open until [`LocalIo::release`].
+    pub fd: std::os::fd::RawFd,
+    /// Whether there is something left to write.
+    pub write: bool,
+    /// Whether answers are awaited (the event loop must not exit).
+    pub busy: bool,
+    /// How long until the oldest awaited answer is overdue
+    /// ([`LocalIo::expire`]).
+    pub deadline: Option<std::time::Duration>,
+    /// The socket is no longer used: stop watching it and call
+    /// [`LocalIo::release`].
+    pub done: bool,
+}
+
+/// A socket the caller's event loop drives. Every method but `close` is
+/// called on the thread that owns the event loop; each may complete the
+/// backend's futures (which then wake on that thread).
+pub trait LocalIo: Send + Sync {
+    /// What to watch now; `None` when there is no socket.
+    fn watch(&self) -> Option<Watch>;
+    /// The socket can be read or written (or has failed; the next read or
+    /// write says how). The event loop also calls `ready(false, true)`
+    /// after the operations it woke have run, so that what they sent
+    /// meanwhile may wait for it and go out in one write.
+    fn ready(&self, readable: bool, writable: bool);
+    /// Called when a [`Watch::deadline`] passed: fails what is overdue.
+    fn expire(&self);
+    /// The event loop no longer watches `fd`: it may be closed.
+    fn release(&self, fd: std::os::fd::RawFd);
+    /// No new operations; the socket is let go once the awaited answers are
+    /// in. Any thread.
+    fn close(&self);
 }
 
 /// One entry of a listing: the key and its value as JSON text.
@@ -90,9 +134,16 @@ pub trait KvBackend: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Where an operation's first poll runs; see [`FirstPoll`].
+    /// Where an operation's first poll runs; see [`FirstPoll`]. Asked on the
+    /// caller's thread before each operation.
     fn first_poll(&self) -> FirstPoll {
         FirstPoll::Caller
+    }
+
+    /// The socket the caller's event loop drives, for a backend whose
+    /// `first_poll` may say [`FirstPoll::Local`].
+    fn local_io(&self) -> Option<std::sync::Arc<dyn LocalIo>> {
+        None
     }
 
     /// The live value of `key`, or `None` when absent or expired.

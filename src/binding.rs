@@ -50,10 +50,15 @@ impl NativeStore {
     {
         let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
         let policy = self.store.first_poll();
+        if policy == FirstPoll::Local && crate::local::ready(env.raw()) {
+            if let Some(io) = self.store.local_io() {
+                return crate::local::run(env, &io, fut, settle::<T>);
+            }
+        }
         let here = match policy {
             FirstPoll::Caller => true,
             FirstPoll::CallerWhenIdle => self.in_flight.load(Ordering::Relaxed) == 0,
-            FirstPoll::Runtime => false,
+            FirstPoll::Runtime | FirstPoll::Local => false,
         };
         if here {
             let mut cx = Context::from_waker(Waker::noop());
@@ -71,6 +76,17 @@ impl NativeStore {
             settle(result)
         })
         .map(Either::B)
+    }
+}
+
+impl Drop for NativeStore {
+    /// A store dropped without `close()` lets go of the socket its event
+    /// loop watches (once its awaited answers are in).
+    fn drop(&mut self) {
+        if let Some(io) = self.store.local_io() {
+            io.close();
+            crate::local::sync(&io);
+        }
     }
 }
 

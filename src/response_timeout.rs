@@ -26,7 +26,10 @@ pub async fn within<F: Future>(limit: Option<Duration>, work: F) -> Option<F::Ou
 pub enum Limit {
     /// The response timeout of its statements (Redis's own client reports
     /// its per-command timeout itself).
-    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql", feature = "redis")),
+        allow(dead_code)
+    )]
     Response(Option<Duration>),
     /// The bound of the whole operation ([`operation_limit`]).
     Operation(Option<Duration>),

@@ -1,7 +1,7 @@
 //! What every store does the same whatever its backend: the closed state,
 //! `set` of nothing as a delete, argument checks that need no backend.
 
-use crate::backend::{Expiry, FirstPoll, KvBackend, Page};
+use crate::backend::{Expiry, FirstPoll, KvBackend, LocalIo, Page};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::key::Key;
@@ -34,6 +34,11 @@ impl Store {
     /// See [`KvBackend::first_poll`].
     pub fn first_poll(&self) -> FirstPoll {
         self.backend.first_poll()
+    }
+
+    /// See [`KvBackend::local_io`].
+    pub fn local_io(&self) -> Option<Arc<dyn LocalIo>> {
+        self.backend.local_io()
     }
 
     fn open(&self) -> Result<&dyn KvBackend> {

@@ -9,18 +9,21 @@
 //!   writes, atomically on the key's node.
 //! - `list`: `SCAN` per master, then one `MGET` per page ([`list`]).
 //! - Connection: lazy, one shared multiplexed connection (or cluster
-//!   connection), made again after a failure ([`connection`]).
+//!   connection), made again after a failure ([`connection`]); beside it,
+//!   for `get`, `set` and `delete` on a standalone server without TLS, a
+//!   connection the JS thread drives ([`pipe`]).
 
 mod connection;
 pub mod keys;
 mod list;
+mod pipe;
 
 #[cfg(test)]
 mod test_servers;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, Page};
+use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, LocalIo, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
@@ -29,11 +32,12 @@ use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
 use list::{Listing, Position};
+use pipe::{Pipe, Reply};
 use redis::cluster::ClusterClientBuilder;
 use redis::{ClientTlsConfig, RedisError, RedisResult, Script, TlsCertificates};
 use std::fmt;
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use keys::DEFAULT_PREFIX;
@@ -185,6 +189,8 @@ fn place_of(url: &str) -> String {
 pub struct RedisBackend {
     prefix: String,
     connector: Connector,
+    /// The connection the JS thread drives, where there can be one.
+    pipe: Option<Arc<Pipe>>,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -266,9 +272,23 @@ impl RedisBackend {
                 "Redis: TLS certificates are given, but the URL is not rediss://",
             ));
         };
+        let place = urls
+            .iter()
+            .map(|u| place_of(u))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut pipe = None;
         let target = match &config.target {
             RedisTarget::Standalone(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(|e| bad_url(url, e))?;
+                pipe = pipe::Address::of(&client).map(|address| {
+                    Arc::new(Pipe::new(
+                        address,
+                        place.clone(),
+                        config.connect_timeout,
+                        config.response_timeout,
+                    ))
+                });
                 Target::Standalone(match tls {
                     Some(certificates) => redis::Client::build_with_tls(url.as_str(), certificates)
                         .map_err(bad_certificates)?,
@@ -294,13 +314,9 @@ impl RedisBackend {
                 Target::Cluster(builder.build().map_err(|e| bad_url(&shown.join(" "), e))?)
             }
         };
-        let place = urls
-            .iter()
-            .map(|u| place_of(u))
-            .collect::<Vec<_>>()
-            .join(", ");
         Ok(RedisBackend {
             prefix: config.key_prefix,
+            pipe,
             connector: Connector::new(
                 target,
                 place,
@@ -316,10 +332,37 @@ impl RedisBackend {
 
     /// The text stored under the Redis key `key`.
     async fn get_text(&self, key: &str) -> Result<Option<String>> {
-        let value: Option<Vec<u8>> = self
-            .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
-            .await?;
+        let value = self.one(redis::cmd("GET").arg(key).clone()).await?;
         value.map(text_of).transpose()
+    }
+
+    /// Runs a command whose reply is a string, nil or a status, and gives
+    /// the string: on the pipe when this thread drives it, else on the
+    /// multiplexed connection.
+    async fn one(&self, cmd: redis::Cmd) -> Result<Option<Vec<u8>>> {
+        if let Some(reply) = self
+            .pipe
+            .as_ref()
+            .and_then(|pipe| pipe.send(&cmd.get_packed_command()))
+        {
+            return match reply.await {
+                Ok(Ok(Reply::Bulk(value))) => Ok(value),
+                Ok(Ok(Reply::Status(_) | Reply::Int(_))) => Ok(None),
+                Ok(Ok(Reply::Error(message))) => Err(server_error(&message)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(Error::new(
+                    ErrorKind::Connection,
+                    "Redis: the connection was dropped before the answer came",
+                )),
+            };
+        }
+        let value: redis::Value = self
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        match value {
+            redis::Value::BulkString(bytes) => Ok(Some(bytes)),
+            _ => Ok(None),
+        }
     }
 
     /// Runs `op` on the connection; a failure that leaves the connection
@@ -409,16 +452,15 @@ fn redis_error(e: RedisError) -> Error {
     let kind = if e.is_timeout() {
         ErrorKind::Connection
     } else {
-        match (e.kind(), e.code()) {
-            (K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound, _)
-            | (K::Server(S::BusyLoading | S::ClusterDown | S::MasterDown | S::TryAgain), _) => {
+        match e.kind() {
+            K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound => {
                 ErrorKind::Connection
             }
-            (_, Some("NOAUTH" | "WRONGPASS")) => ErrorKind::Connection,
-            (K::InvalidClientConfig, _) => ErrorKind::InvalidOption,
-            (_, Some("BUSY")) => ErrorKind::Busy,
-            (_, Some("WRONGTYPE")) => ErrorKind::InvalidData,
-            _ => ErrorKind::Backend,
+            K::Server(S::BusyLoading | S::ClusterDown | S::MasterDown | S::TryAgain) => {
+                ErrorKind::Connection
+            }
+            K::InvalidClientConfig => ErrorKind::InvalidOption,
+            _ => e.code().map_or(ErrorKind::Backend, kind_of_code),
         }
     };
     let hint = match kind {
@@ -428,13 +470,40 @@ fn redis_error(e: RedisError) -> Error {
         ErrorKind::Connection if e.is_unrecoverable_error() => {
             " (the connection was lost; the next operation reconnects)"
         }
+        _ => code_hint(kind, e.code()),
+    };
+    Error::new(kind, format!("Redis: {e}{hint}"))
+}
+
+/// The error kind of a Redis error reply's code (its first word).
+fn kind_of_code(code: &str) -> ErrorKind {
+    match code {
+        "LOADING" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN" | "NOAUTH" | "WRONGPASS" => {
+            ErrorKind::Connection
+        }
+        "BUSY" => ErrorKind::Busy,
+        "WRONGTYPE" => ErrorKind::InvalidData,
+        _ => ErrorKind::Backend,
+    }
+}
+
+/// What to add to the message of an error reply.
+fn code_hint(kind: ErrorKind, code: Option<&str>) -> &'static str {
+    match kind {
         ErrorKind::InvalidData => " (a key under the store's prefix that is not a string)",
-        _ if e.code() == Some("MOVED") => {
+        _ if code == Some("MOVED") => {
             " (this server is a node of a Redis Cluster: give the store the nodes' URLs as a list)"
         }
         _ => "",
-    };
-    Error::new(kind, format!("Redis: {e}{hint}"))
+    }
+}
+
+/// An error reply on the pipe ([`pipe`]), as [`redis_error`] maps the
+/// `redis` crate's.
+fn server_error(message: &str) -> Error {
+    let code = message.split(' ').next();
+    let kind = code.map_or(ErrorKind::Backend, kind_of_code);
+    Error::new(kind, format!("Redis: {message}{}", code_hint(kind, code)))
 }
 
 fn invalid_data(what: &str) -> Error {
@@ -461,8 +530,17 @@ impl KvBackend for RedisBackend {
     /// A first poll would only queue the command for the connection's own
     /// task (and wake it): measured, one fewer context switch per call at
     /// concurrency 1 and half as many at 64 when the runtime polls it.
+    /// Where the pipe is open on this thread, the JS thread drives it
+    /// ([`pipe`]); asking makes it if there is none.
     fn first_poll(&self) -> FirstPoll {
-        FirstPoll::Runtime
+        match &self.pipe {
+            Some(pipe) if pipe.usable_here() => FirstPoll::Local,
+            _ => FirstPoll::Runtime,
+        }
+    }
+
+    fn local_io(&self) -> Option<Arc<dyn LocalIo>> {
+        self.pipe.clone().map(|pipe| pipe as Arc<dyn LocalIo>)
     }
 
     async fn get(&self, key: &Key) -> Result<Option<String>> {
@@ -483,14 +561,12 @@ impl KvBackend for RedisBackend {
                 .clone(),
             None => redis::cmd("SET").arg(&key).arg(value).clone(),
         };
-        self.run(|mut c| async move { cmd.exec_async(&mut c).await })
-            .await
+        self.one(cmd).await.map(drop)
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let key = self.redis_key(key);
-        self.run(|mut c| async move { redis::cmd("DEL").arg(key).exec_async(&mut c).await })
-            .await
+        self.one(redis::cmd("DEL").arg(key).clone()).await.map(drop)
     }
 
     async fn cas(
@@ -620,6 +696,9 @@ impl KvBackend for RedisBackend {
     }
 
     async fn close(&self) -> Result<()> {
+        if let Some(pipe) = &self.pipe {
+            pipe.close();
+        }
         self.connector.close();
         Ok(())
     }
