@@ -106,7 +106,7 @@ mod remote_suite {
     conformance::suite!(@tests {
         let Some(backend) = remote() else { return };
         backend
-    }; get_set_delete, set_replaces_value_and_expiry, cas_is_atomic, list_prefix_is_exact,
+    }, conformance::as_is; get_set_delete, set_replaces_value_and_expiry, cas_is_atomic, list_prefix_is_exact,
        list_pages_visit_each_entry_once);
 }
 

@@ -46,7 +46,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The compare-and-swap script; its arguments are documented in the file.
-static CAS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cas.lua")));
+const CAS_SOURCE: &str = include_str!("cas.lua");
+static CAS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CAS_SOURCE));
 
 /// Which Redis to use.
 #[derive(Clone, PartialEq, Eq)]
@@ -340,20 +341,10 @@ impl RedisBackend {
     /// the string: on the pipe when this thread drives it, else on the
     /// multiplexed connection.
     async fn one(&self, cmd: redis::Cmd) -> Result<Option<Vec<u8>>> {
-        if let Some(reply) = self
-            .pipe
-            .as_ref()
-            .and_then(|pipe| pipe.send(&cmd.get_packed_command()))
-        {
-            return match reply.await {
-                Ok(Ok(Reply::Bulk(value))) => Ok(value),
-                Ok(Ok(Reply::Status(_) | Reply::Int(_))) => Ok(None),
-                Ok(Ok(Reply::Error(message))) => Err(server_error(&message)),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(Error::new(
-                    ErrorKind::Connection,
-                    "Redis: the connection was dropped before the answer came",
-                )),
+        if let Some(reply) = self.on_pipe(&cmd.get_packed_command()) {
+            return match checked(reply.await?)? {
+                Reply::Bulk(value) => Ok(value),
+                _ => Ok(None),
             };
         }
         let value: redis::Value = self
@@ -363,6 +354,57 @@ impl RedisBackend {
             redis::Value::BulkString(bytes) => Ok(Some(bytes)),
             _ => Ok(None),
         }
+    }
+
+    /// Sends `command` (RESP) on the pipe when this thread drives it, and
+    /// gives its reply (an error reply too, as `Reply::Error`); `None`:
+    /// use the multiplexed connection.
+    fn on_pipe(&self, command: &[u8]) -> Option<impl Future<Output = Result<Reply>>> {
+        let reply = self.pipe.as_ref()?.send(command)?;
+        Some(async move {
+            reply.await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Connection,
+                    "Redis: the connection was dropped before the answer came",
+                ))
+            })
+        })
+    }
+
+    /// Runs the cas script with `args` on `key`: on the pipe by its hash
+    /// (by its text if Redis does not have it yet), else through the
+    /// `redis` crate, which does the same.
+    async fn cas_script(&self, key: &str, args: [&str; 5]) -> Result<i64> {
+        let hash = CAS_SCRIPT.get_hash();
+        let mut command: Vec<&[u8]> = vec![b"EVALSHA", hash.as_bytes(), b"1", key.as_bytes()];
+        command.extend(args.iter().map(|a| a.as_bytes()));
+        if let Some(reply) = self.on_pipe(&pipe::command(&command)) {
+            let mut reply = reply.await?;
+            if matches!(&reply, Reply::Error(m) if m.starts_with("NOSCRIPT")) {
+                command[0] = b"EVAL";
+                command[1] = CAS_SOURCE.as_bytes();
+                match self.on_pipe(&pipe::command(&command)) {
+                    Some(again) => reply = again.await?,
+                    None => return self.cas_script_elsewhere(key, args).await,
+                }
+            }
+            return match checked(reply)? {
+                Reply::Int(outcome) => Ok(outcome),
+                other => Err(invalid_data(&format!(
+                    "the cas script answered {other:?}, not a number"
+                ))),
+            };
+        }
+        self.cas_script_elsewhere(key, args).await
+    }
+
+    async fn cas_script_elsewhere(&self, key: &str, args: [&str; 5]) -> Result<i64> {
+        let mut invocation = CAS_SCRIPT.key(key);
+        for arg in args {
+            invocation.arg(arg);
+        }
+        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
     }
 
     /// Runs `op` on the connection; a failure that leaves the connection
@@ -498,8 +540,15 @@ fn code_hint(kind: ErrorKind, code: Option<&str>) -> &'static str {
     }
 }
 
-/// An error reply on the pipe ([`pipe`]), as [`redis_error`] maps the
-/// `redis` crate's.
+/// A reply on the pipe ([`pipe`]), an error reply as an error.
+fn checked(reply: Reply) -> Result<Reply> {
+    match reply {
+        Reply::Error(message) => Err(server_error(&message)),
+        reply => Ok(reply),
+    }
+}
+
+/// An error reply on the pipe, as [`redis_error`] maps the `redis` crate's.
 fn server_error(message: &str) -> Error {
     let code = message.split(' ').next();
     let kind = code.map_or(ErrorKind::Backend, kind_of_code);
@@ -584,16 +633,14 @@ impl KvBackend for RedisBackend {
         };
         let mut expected = expected.map(str::to_owned);
         for attempt in 0.. {
-            let mut invocation = CAS_SCRIPT.key(&key);
-            invocation
-                .arg(if expected.is_some() { "1" } else { "0" })
-                .arg(expected.as_deref().unwrap_or(""))
-                .arg(store)
-                .arg(&new)
-                .arg(&px);
-            let outcome: i64 = self
-                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-                .await?;
+            let args = [
+                if expected.is_some() { "1" } else { "0" },
+                expected.as_deref().unwrap_or(""),
+                store,
+                &new,
+                &px,
+            ];
+            let outcome = self.cas_script(&key, args).await?;
             match outcome {
                 1 => return Ok(true),
                 0 => return Ok(false),

@@ -115,6 +115,23 @@ impl Server {
         }
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay, nothing answers.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused server go on (`SIGCONT`).
+    pub fn unpause(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: a plain system call on our own child's PID.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+
     /// Starts it again on the same port.
     pub fn resume(&mut self) {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();

@@ -8,7 +8,7 @@ use crate::conformance;
 use crate::test_support::{server_url, unique_name};
 use redis::aio::MultiplexedConnection;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn shared_url() -> Option<String> {
     server_url("REDIS_URL", "redis://127.0.0.1:6379", 6379)
@@ -55,6 +55,144 @@ mod standalone {
         let Some(url) = shared_url() else { return };
         RedisBackend::new(config(url)).unwrap()
     });
+}
+
+/// The suite again with the pipe up ([`pipe`]): the test's own calls go
+/// through it, those of tasks it spawns on other threads through the
+/// multiplexed connection.
+mod standalone_pipe {
+    use super::*;
+    conformance::suite!(
+        {
+            let Some(url) = shared_url() else { return };
+            RedisBackend::new(config(url)).unwrap()
+        },
+        on_pipe
+    );
+}
+
+/// Runs `test` on this thread with the backend's pipe up and driven here.
+async fn on_pipe(b: Arc<RedisBackend>, test: impl std::future::Future<Output = ()>) {
+    let pipe = b.pipe.clone().expect("a plain standalone URL has a pipe");
+    wait_for_pipe(&pipe).await;
+    let io: Arc<dyn LocalIo> = pipe;
+    tokio::select! {
+        () = test => {}
+        () = drive(io) => unreachable!("drives forever"),
+    }
+}
+
+/// Waits until the pipe is up for this thread.
+async fn wait_for_pipe(pipe: &Arc<Pipe>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pipe.usable_here() {
+        assert!(Instant::now() < deadline, "the pipe did not come up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What `src/local.rs` does with Node's event loop, done with tokio's
+/// `AsyncFd`: watches the pipe's socket and says when it is ready, overdue
+/// or to be let go.
+async fn drive(io: Arc<dyn LocalIo>) {
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    loop {
+        let Some(watch) = io.watch() else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        };
+        if watch.done {
+            io.release(watch.fd);
+            continue;
+        }
+        let interest = if watch.write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        // SAFETY: the pipe keeps the descriptor open until `release`,
+        // which comes only after this registration is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(watch.fd, interest) }
+            .map_err(|e| e.to_string())
+            .unwrap();
+        // Commands sent meanwhile are written at the latest after this.
+        let wait = watch.deadline.unwrap_or(Duration::from_millis(10));
+        let (readable, writable, overdue) = tokio::select! {
+            _ = fd.readable() => (true, false, false),
+            _ = fd.writable(), if watch.write => (false, true, false),
+            _ = tokio::time::sleep(wait) => (false, false, watch.deadline.is_some()),
+        };
+        drop(fd);
+        if overdue {
+            io.expire();
+        }
+        io.ready(readable, writable);
+        // Answered calls run before the loop's next turn on Node; here
+        // they run when this task yields.
+        tokio::task::yield_now().await;
+        io.ready(false, true);
+    }
+}
+
+#[tokio::test]
+async fn the_pipe_fails_what_is_overdue_or_cut_off_and_comes_back() {
+    if !test_servers::redis_server_available() {
+        return;
+    }
+    let mut server = Server::start(&[]);
+    let mut config = config(server.url());
+    config.connect_timeout = Duration::from_millis(500);
+    config.response_timeout = Some(Duration::from_millis(300));
+    let b = Arc::new(RedisBackend::new(config).unwrap());
+    let pipe = b.pipe.clone().unwrap();
+    let io: Arc<dyn LocalIo> = pipe.clone();
+    let test = async {
+        wait_for_pipe(&pipe).await;
+        b.set(&key(&["k"]), "1".into(), None).await.unwrap();
+
+        // Paused: the calls in flight fail at the response timeout.
+        server.pause();
+        let started = Instant::now();
+        let (k, j) = (key(&["k"]), key(&["j"]));
+        let (a, c) = tokio::join!(b.get(&k), b.set(&j, "2".into(), None));
+        let elapsed = started.elapsed();
+        server.unpause();
+        for e in [a.unwrap_err(), c.unwrap_err()] {
+            assert_eq!(e.kind, ErrorKind::Connection, "{e:?}");
+            assert!(e.message.contains("within 300 ms"), "{}", e.message);
+        }
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+
+        // The failed pipe is not used again; the other connection answers
+        // meanwhile, and a new pipe comes up.
+        assert_eq!(b.get(&key(&["k"])).await.unwrap().as_deref(), Some("1"));
+        wait_for_pipe(&pipe).await;
+        assert_eq!(b.get(&key(&["k"])).await.unwrap().as_deref(), Some("1"));
+
+        // Killed: the calls in flight fail at once, as a lost connection.
+        server.stop();
+        let e = b.get(&key(&["k"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Connection, "{e:?}");
+        server.resume();
+        wait_for_pipe(&pipe).await;
+        assert_eq!(b.get(&key(&["k"])).await.unwrap(), None, "a new server, empty");
+        b.set(&key(&["k"]), "3".into(), None).await.unwrap();
+        assert_eq!(b.get(&key(&["k"])).await.unwrap().as_deref(), Some("3"));
+
+        // After close, the pipe lets go of its socket.
+        b.close().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while pipe.watch().is_some() {
+            assert!(Instant::now() < deadline, "the socket was kept");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        () = test => {}
+        () = drive(io) => unreachable!(),
+    }
 }
 
 mod cluster {
