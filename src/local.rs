@@ -218,8 +218,7 @@ pub fn ready(env: sys::napi_env) -> bool {
             || sys::napi_create_string_utf8(env, label.as_ptr(), 6, &mut name)
                 != sys::Status::napi_ok
             || sys::napi_async_init(env, resource, name, &mut context) != sys::Status::napi_ok
-            || sys::napi_create_reference(env, resource, 1, &mut reference)
-                != sys::Status::napi_ok
+            || sys::napi_create_reference(env, resource, 1, &mut reference) != sys::Status::napi_ok
         {
             return false;
         }
@@ -309,9 +308,8 @@ where
     })
     .ok_or_else(|| napi::Error::from_reason("fedikv: no executor on this thread"))?;
     let mut future = Box::pin(future);
-    let first = within_runtime_if_available(|| {
-        future.as_mut().poll(&mut Context::from_waker(&waker))
-    });
+    let first =
+        within_runtime_if_available(|| future.as_mut().poll(&mut Context::from_waker(&waker)));
     let outcome = match first {
         Poll::Ready(result) => {
             with_executor(|ex| ex.free.push(id));
@@ -377,7 +375,12 @@ fn resolve<T: ToNapiValue>(
 unsafe fn plain_error(env: sys::napi_env, message: &CStr) -> sys::napi_value {
     let mut text = std::ptr::null_mut();
     let mut error = std::ptr::null_mut();
-    sys::napi_create_string_utf8(env, message.as_ptr(), message.to_bytes().len() as isize, &mut text);
+    sys::napi_create_string_utf8(
+        env,
+        message.as_ptr(),
+        message.to_bytes().len() as isize,
+        &mut text,
+    );
     sys::napi_create_error(env, std::ptr::null_mut(), text, &mut error);
     error
 }
@@ -401,10 +404,7 @@ fn keep_alive(ex: &mut Executor) {
 /// Brings the watch of `io` up to date (adds it if new).
 pub fn sync(io: &Arc<dyn LocalIo>) {
     with_executor(|ex| {
-        let at = ex
-            .watchers
-            .iter()
-            .position(|(_, w)| Arc::ptr_eq(&w.io, io));
+        let at = ex.watchers.iter().position(|(_, w)| Arc::ptr_eq(&w.io, io));
         let at = match at {
             Some(at) => at,
             None => {

@@ -495,9 +495,7 @@ fn redis_error(e: RedisError) -> Error {
         ErrorKind::Connection
     } else {
         match e.kind() {
-            K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound => {
-                ErrorKind::Connection
-            }
+            K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound => ErrorKind::Connection,
             K::Server(S::BusyLoading | S::ClusterDown | S::MasterDown | S::TryAgain) => {
                 ErrorKind::Connection
             }

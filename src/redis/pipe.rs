@@ -88,7 +88,10 @@ fn parse(input: &[u8]) -> std::result::Result<Option<(Reply, usize)>, String> {
                 if &input[stop..stop + 2] != b"\r\n" {
                     return Err("a bulk string without its end".into());
                 }
-                return Ok(Some((Reply::Bulk(Some(input[start..stop].to_vec())), stop + 2)));
+                return Ok(Some((
+                    Reply::Bulk(Some(input[start..stop].to_vec())),
+                    stop + 2,
+                )));
             }
             len => return Err(format!("a bulk string of length {len}")),
         },
@@ -159,8 +162,12 @@ impl Socket {
 
     fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
-            Socket::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
-            Socket::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
+            Socket::Tcp(s) => s
+                .set_read_timeout(timeout)
+                .and(s.set_write_timeout(timeout)),
+            Socket::Unix(s) => s
+                .set_read_timeout(timeout)
+                .and(s.set_write_timeout(timeout)),
         }
     }
 
@@ -184,7 +191,10 @@ impl Socket {
             To::Tcp(host, port) => {
                 let mut last = format!("{host} has no address");
                 let mut found = None;
-                for addr in (host.as_str(), *port).to_socket_addrs().map_err(|e| e.to_string())? {
+                for addr in (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| e.to_string())?
+                {
                     match TcpStream::connect_timeout(&addr, left()?) {
                         Ok(stream) => {
                             found = Some(stream);
@@ -212,7 +222,9 @@ impl Socket {
             handshake.push(command(&[b"SELECT", address.db.to_string().as_bytes()]));
         }
         for request in handshake {
-            socket.set_timeout(Some(left()?)).map_err(|e| e.to_string())?;
+            socket
+                .set_timeout(Some(left()?))
+                .map_err(|e| e.to_string())?;
             socket.write_all(&request).map_err(|e| e.to_string())?;
             let mut input = Vec::new();
             let reply = loop {
@@ -268,7 +280,9 @@ struct Conn {
 enum Link {
     /// None yet, or the last one failed or was let go; the next attempt
     /// not before `retry_at`.
-    Down { retry_at: Option<Instant> },
+    Down {
+        retry_at: Option<Instant>,
+    },
     Connecting,
     Up(Conn),
 }
@@ -469,9 +483,9 @@ impl LocalIo for Pipe {
             fd: conn.socket.fd(),
             write: conn.written < conn.out.len(),
             busy: oldest.is_some(),
-            deadline: oldest.zip(self.response_timeout).map(|(since, limit)| {
-                (since + limit).saturating_duration_since(Instant::now())
-            }),
+            deadline: oldest
+                .zip(self.response_timeout)
+                .map(|(since, limit)| (since + limit).saturating_duration_since(Instant::now())),
             done: !conn.open && conn.waiting.is_empty(),
         })
     }

@@ -177,7 +177,11 @@ async fn the_pipe_fails_what_is_overdue_or_cut_off_and_comes_back() {
         assert_eq!(e.kind, ErrorKind::Connection, "{e:?}");
         server.resume();
         wait_for_pipe(&pipe).await;
-        assert_eq!(b.get(&key(&["k"])).await.unwrap(), None, "a new server, empty");
+        assert_eq!(
+            b.get(&key(&["k"])).await.unwrap(),
+            None,
+            "a new server, empty"
+        );
         b.set(&key(&["k"]), "3".into(), None).await.unwrap();
         assert_eq!(b.get(&key(&["k"])).await.unwrap().as_deref(), Some("3"));
 
