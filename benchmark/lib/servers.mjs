@@ -89,13 +89,16 @@ export async function serverBackends() {
       }
       await sql.end();
     };
+    const plainPg = withSslmodeDisable(pg.url);
     list.push({
       name: "PostgreSQL",
       fedikv: {
         // Unlogged like the table @fedify/postgres 1.8.7 creates, so that both
-        // sides run with the same durability.
-        label: "fedikv PostgresKvStore (unlogged)",
-        open: () => new PostgresKvStore(pg.url, { tableName: fedikvTable, unlogged: true }),
+        // sides run with the same durability; and over the same transport:
+        // postgres.js speaks plain TCP unless told otherwise, where fedikv
+        // (like libpq) takes TLS whenever the server offers it.
+        label: "fedikv PostgresKvStore (unlogged, sslmode=disable)",
+        open: () => new PostgresKvStore(plainPg, { tableName: fedikvTable, unlogged: true }),
         prefill: prefillTable(fedikvTable),
       },
       fedify: {
@@ -158,17 +161,30 @@ function redisCeiling(url) {
   };
 }
 
-/** `pgbench -S` (primary-key selects) at 1 and 64 clients, on its own database. */
+/** The URL with `sslmode=disable`, unless it says a mode of its own. */
+function withSslmodeDisable(url) {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has("sslmode")) parsed.searchParams.set("sslmode", "disable");
+  return parsed.toString();
+}
+
+/**
+ * `pgbench -S` (primary-key selects) at 1 and 64 clients, on its own
+ * database, over plain TCP like both stores (libpq would take TLS).
+ */
 function pgbenchCeiling(url) {
   const { hostname, port, username } = new URL(url);
   const args = ["-h", hostname, "-p", port || "5432", "-U", username || "postgres"];
   return {
-    label: "pgbench -S (primary-key SELECT)",
+    label: "pgbench -S (primary-key SELECT, sslmode=disable)",
     measure: async () => {
       await run("psql", [...args, "-d", "postgres", "-c", "CREATE DATABASE fedikv_pgbench"]).catch(() => {});
       await run("pgbench", [...args, "-i", "-q", "-s", "1", "fedikv_pgbench"], { timeout: 120_000 });
       const tps = async (clients) => {
-        const { stdout } = await run("pgbench", [...args, "-S", "-n", "-c", String(clients), "-j", "2", "-T", "5", "fedikv_pgbench"], { timeout: 60_000 });
+        const { stdout } = await run("pgbench", [...args, "-S", "-n", "-c", String(clients), "-j", "2", "-T", "5", "fedikv_pgbench"], {
+          timeout: 60_000,
+          env: { ...process.env, PGSSLMODE: "disable" },
+        });
         return Number(/tps = ([\d.]+)/.exec(stdout)[1]);
       };
       const result = { "get (hit, 1.5 KB)": { 1: await tps(1), 64: await tps(64) } };
