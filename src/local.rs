@@ -113,14 +113,8 @@ fn close_handle(handle: *mut Handle) {
     unsafe { uv_close(handle, Some(free_handle)) };
 }
 
-/// What settles a finished operation's promise.
-type Settle = Box<dyn FnOnce(sys::napi_env, sys::napi_deferred)>;
-
-struct Task {
-    future: Option<Pin<Box<dyn Future<Output = Settle>>>>,
-    deferred: sys::napi_deferred,
-    waker: Waker,
-}
+/// An operation waiting on this thread; it settles its promise itself.
+type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// A store's socket, as the loop watches it.
 struct Watcher {
@@ -145,7 +139,11 @@ struct Executor {
     context: sys::napi_async_context,
     resource: sys::napi_ref,
     owner: ThreadId,
+    /// The tasks by id; `None` for a free id, or while it is being polled.
     tasks: Vec<Option<Task>>,
+    /// One waker per id, made with it and kept for its next tasks (a wake
+    /// meant for an earlier task of the id only polls it once more).
+    wakers: Vec<Waker>,
     free: Vec<usize>,
     watchers: Vec<(usize, Watcher)>,
     next_watcher: usize,
@@ -248,6 +246,7 @@ pub fn ready(env: sys::napi_env) -> bool {
                 resource: reference,
                 owner: std::thread::current().id(),
                 tasks: Vec::new(),
+                wakers: Vec::new(),
                 free: Vec::new(),
                 watchers: Vec::new(),
                 next_watcher: 0,
@@ -296,15 +295,16 @@ where
     let raw = env.raw();
     let (id, waker) = with_executor(|ex| {
         let id = ex.free.pop().unwrap_or_else(|| {
+            let id = ex.tasks.len();
             ex.tasks.push(None);
-            ex.tasks.len() - 1
+            ex.wakers.push(Waker::from(Arc::new(TaskWaker {
+                id,
+                owner: ex.owner,
+                remote: ex.remote.clone(),
+            })));
+            id
         });
-        let waker = Waker::from(Arc::new(TaskWaker {
-            id,
-            owner: ex.owner,
-            remote: ex.remote.clone(),
-        }));
-        (id, waker)
+        (id, ex.wakers[id].clone())
     })
     .ok_or_else(|| napi::Error::from_reason("fedikv: no executor on this thread"))?;
     let mut future = Box::pin(future);
@@ -321,16 +321,10 @@ where
             // SAFETY: on the JS thread, inside a call from JavaScript.
             let status = unsafe { sys::napi_create_promise(raw, &mut deferred, &mut promise) };
             if status == sys::Status::napi_ok {
-                let settling = async move {
-                    let result = settle(future.await);
-                    Box::new(move |env, deferred| resolve(env, deferred, result)) as Settle
-                };
+                // Polled again only by `drain`, inside its scopes.
+                let task = async move { resolve(raw, deferred, settle(future.await)) };
                 with_executor(|ex| {
-                    ex.tasks[id] = Some(Task {
-                        future: Some(Box::pin(settling)),
-                        deferred,
-                        waker,
-                    });
+                    ex.tasks[id] = Some(Box::pin(task));
                     keep_alive(ex);
                 });
                 Ok(Either::B(PromiseRaw::new(raw, promise)))
@@ -587,75 +581,56 @@ fn guard(f: impl FnOnce()) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
-/// Polls every woken task, then settles those that finished.
+/// Polls every woken task; those that finish settle their promises, in a
+/// callback scope, so that the promises' reactions run when it closes.
 fn drain() {
-    let mut finished = Vec::new();
+    if WOKEN.with(|w| w.borrow().is_empty()) {
+        return;
+    }
+    let Some((env, context, resource)) = with_executor(|ex| (ex.env, ex.context, ex.resource))
+    else {
+        return;
+    };
+    // SAFETY: on the JS thread, from a libuv callback (outside any
+    // JavaScript): a handle scope for the values, a callback scope for
+    // the reactions.
+    let (handles, callback, opened) = unsafe {
+        let mut handles = std::ptr::null_mut();
+        sys::napi_open_handle_scope(env, &mut handles);
+        let mut object = std::ptr::null_mut();
+        sys::napi_get_reference_value(env, resource, &mut object);
+        let mut callback = std::ptr::null_mut();
+        let opened = sys::napi_open_callback_scope(env, object, context, &mut callback);
+        (handles, callback, opened == sys::Status::napi_ok)
+    };
     while let Some(id) = WOKEN.with(|w| w.borrow_mut().pop()) {
         // Taken out to poll it with no borrow held: polling may wake others.
-        let Some((mut future, waker)) = with_executor(|ex| {
-            ex.tasks
-                .get_mut(id)
-                .and_then(Option::as_mut)
-                .and_then(|t| t.future.take().map(|f| (f, t.waker.clone())))
+        let Some((mut task, waker)) = with_executor(|ex| {
+            let task = ex.tasks.get_mut(id)?.take()?;
+            Some((task, ex.wakers[id].clone()))
         })
         .flatten() else {
             continue;
         };
         let mut cx = Context::from_waker(&waker);
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            within_runtime_if_available(|| future.as_mut().poll(&mut cx))
+            within_runtime_if_available(|| task.as_mut().poll(&mut cx))
         }));
-        match polled {
-            Ok(Poll::Pending) => {
-                with_executor(|ex| {
-                    if let Some(Some(task)) = ex.tasks.get_mut(id) {
-                        task.future = Some(future);
-                    }
-                });
-            }
-            Ok(Poll::Ready(settle)) => {
-                if let Some(task) = with_executor(|ex| {
-                    ex.free.push(id);
-                    ex.tasks[id].take()
-                })
-                .flatten()
-                {
-                    finished.push((task.deferred, settle));
-                }
-            }
-            // `map_settle` catches the operation's panics; this is the
-            // settling code's own, which leaves the promise pending.
-            Err(_) => {
-                with_executor(|ex| {
-                    ex.free.push(id);
-                    ex.tasks[id] = None;
-                });
-            }
-        }
+        with_executor(|ex| match polled {
+            Ok(Poll::Pending) => ex.tasks[id] = Some(task),
+            // Settled; or the settling itself panicked (the operation's
+            // own panics are caught and rejected), which leaves the
+            // promise pending.
+            _ => ex.free.push(id),
+        });
     }
-    let scope = with_executor(|ex| (ex.env, ex.context, ex.resource));
-    let Some((env, context, resource)) = scope else {
-        return;
-    };
-    if !finished.is_empty() {
-        // SAFETY: on the JS thread, from a libuv callback (outside any
-        // JavaScript): a handle scope for the values, a callback scope so
-        // the promises' reactions run when it closes.
-        unsafe {
-            let mut handles = std::ptr::null_mut();
-            sys::napi_open_handle_scope(env, &mut handles);
-            let mut object = std::ptr::null_mut();
-            sys::napi_get_reference_value(env, resource, &mut object);
-            let mut callback = std::ptr::null_mut();
-            let opened = sys::napi_open_callback_scope(env, object, context, &mut callback);
-            for (deferred, settle) in finished {
-                guard(|| settle(env, deferred));
-            }
-            if opened == sys::Status::napi_ok {
-                sys::napi_close_callback_scope(env, callback);
-            }
-            sys::napi_close_handle_scope(env, handles);
+    // SAFETY: the scopes opened above, closed in reverse order; closing
+    // the callback scope runs the reactions (JavaScript).
+    unsafe {
+        if opened {
+            sys::napi_close_callback_scope(env, callback);
         }
+        sys::napi_close_handle_scope(env, handles);
     }
     with_executor(keep_alive);
 }

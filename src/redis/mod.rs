@@ -333,19 +333,23 @@ impl RedisBackend {
 
     /// The text stored under the Redis key `key`.
     async fn get_text(&self, key: &str) -> Result<Option<String>> {
-        let value = self.one(redis::cmd("GET").arg(key).clone()).await?;
+        let value = self.one("GET", &[key.as_bytes()]).await?;
         value.map(text_of).transpose()
     }
 
     /// Runs a command whose reply is a string, nil or a status, and gives
     /// the string: on the pipe when this thread drives it, else on the
     /// multiplexed connection.
-    async fn one(&self, cmd: redis::Cmd) -> Result<Option<Vec<u8>>> {
-        if let Some(reply) = self.on_pipe(&cmd.get_packed_command()) {
+    async fn one(&self, name: &str, args: &[&[u8]]) -> Result<Option<Vec<u8>>> {
+        if let Some(reply) = self.on_pipe(&pipe::command(name, args)) {
             return match checked(reply.await?)? {
                 Reply::Bulk(value) => Ok(value),
                 _ => Ok(None),
             };
+        }
+        let mut cmd = redis::cmd(name);
+        for arg in args {
+            cmd.arg(*arg);
         }
         let value: redis::Value = self
             .run(|mut c| async move { cmd.query_async(&mut c).await })
@@ -376,14 +380,13 @@ impl RedisBackend {
     /// `redis` crate, which does the same.
     async fn cas_script(&self, key: &str, args: [&str; 5]) -> Result<i64> {
         let hash = CAS_SCRIPT.get_hash();
-        let mut command: Vec<&[u8]> = vec![b"EVALSHA", hash.as_bytes(), b"1", key.as_bytes()];
+        let mut command: Vec<&[u8]> = vec![hash.as_bytes(), b"1", key.as_bytes()];
         command.extend(args.iter().map(|a| a.as_bytes()));
-        if let Some(reply) = self.on_pipe(&pipe::command(&command)) {
+        if let Some(reply) = self.on_pipe(&pipe::command("EVALSHA", &command)) {
             let mut reply = reply.await?;
             if matches!(&reply, Reply::Error(m) if m.starts_with("NOSCRIPT")) {
-                command[0] = b"EVAL";
-                command[1] = CAS_SOURCE.as_bytes();
-                match self.on_pipe(&pipe::command(&command)) {
+                command[0] = CAS_SOURCE.as_bytes();
+                match self.on_pipe(&pipe::command("EVAL", &command)) {
                     Some(again) => reply = again.await?,
                     None => return self.cas_script_elsewhere(key, args).await,
                 }
@@ -596,24 +599,23 @@ impl KvBackend for RedisBackend {
 
     async fn set(&self, key: &Key, value: String, ttl: Option<Ttl>) -> Result<()> {
         let key = self.redis_key(key);
-        let cmd = match ttl_millis(ttl) {
+        let (key, value) = (key.as_bytes(), value.as_bytes());
+        match ttl_millis(ttl) {
             // A TTL of zero: the value is gone at once, like a delete
             // (`SET … PX 0` is an error in Redis).
-            Some(None) => redis::cmd("DEL").arg(&key).clone(),
-            Some(Some(ms)) => redis::cmd("SET")
-                .arg(&key)
-                .arg(value)
-                .arg("PX")
-                .arg(ms)
-                .clone(),
-            None => redis::cmd("SET").arg(&key).arg(value).clone(),
-        };
-        self.one(cmd).await.map(drop)
+            Some(None) => self.one("DEL", &[key]).await,
+            Some(Some(ms)) => {
+                let ms = ms.to_string();
+                self.one("SET", &[key, value, b"PX", ms.as_bytes()]).await
+            }
+            None => self.one("SET", &[key, value]).await,
+        }
+        .map(drop)
     }
 
     async fn delete(&self, key: &Key) -> Result<()> {
         let key = self.redis_key(key);
-        self.one(redis::cmd("DEL").arg(key).clone()).await.map(drop)
+        self.one("DEL", &[key.as_bytes()]).await.map(drop)
     }
 
     async fn cas(

@@ -46,13 +46,15 @@ pub(super) enum Reply {
     Error(String),
 }
 
-/// A command as RESP: an array of bulk strings.
-pub(super) fn command(args: &[&[u8]]) -> Vec<u8> {
-    let size = args.iter().map(|a| a.len() + 16).sum::<usize>() + 16;
+/// A command as RESP: an array of bulk strings, the name first.
+pub(super) fn command(name: &str, args: &[&[u8]]) -> Vec<u8> {
+    use std::io::Write;
+    let size = args.iter().map(|a| a.len() + 16).sum::<usize>() + name.len() + 32;
     let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "*{}\r\n", args.len() + 1);
+    for arg in std::iter::once(name.as_bytes()).chain(args.iter().copied()) {
+        let _ = write!(out, "${}\r\n", arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
@@ -211,15 +213,15 @@ impl Socket {
         };
         let mut handshake: Vec<Vec<u8>> = Vec::new();
         if let Some(password) = &address.password {
-            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            let mut args: Vec<&[u8]> = Vec::new();
             if let Some(user) = &address.username {
                 args.push(user.as_bytes());
             }
             args.push(password.as_bytes());
-            handshake.push(command(&args));
+            handshake.push(command("AUTH", &args));
         }
         if address.db != 0 {
-            handshake.push(command(&[b"SELECT", address.db.to_string().as_bytes()]));
+            handshake.push(command("SELECT", &[address.db.to_string().as_bytes()]));
         }
         for request in handshake {
             socket
@@ -598,7 +600,7 @@ mod tests {
     #[test]
     fn commands_are_arrays_of_bulk_strings() {
         assert_eq!(
-            command(&[b"SET", b"k", b"{\"a\":1}"]),
+            command("SET", &[b"k", b"{\"a\":1}"]),
             b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$7\r\n{\"a\":1}\r\n"
         );
     }
