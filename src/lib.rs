@@ -3,7 +3,9 @@
 //!
 //! The shape: [`backend::KvBackend`] is the one trait; [`memory`] and
 //! [`sqlite`] implement it; [`store::Store`] adds what every store shares;
-//! `binding` is the thin napi layer that JavaScript sees.
+//! `binding` is the thin napi layer that JavaScript sees, and `local` runs
+//! the operations that stay on the JS thread (a backend's socket driven by
+//! Node's event loop, [`backend::LocalIo`]).
 
 pub mod backend;
 #[cfg(any(feature = "postgres", feature = "mysql"))]

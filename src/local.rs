@@ -462,13 +462,12 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
         unwatch(watcher);
     }
     let events = UV_READABLE | if watch.write { UV_WRITABLE } else { 0 };
-    match &mut watcher.poll {
+    let started = match &mut watcher.poll {
+        Some((_, _, current)) if *current == events => true,
         Some((_, poll, current)) => {
-            if *current != events {
-                // SAFETY: an initialised poll handle of this thread.
-                unsafe { uv_poll_start(*poll, events, on_poll) };
-                *current = events;
-            }
+            *current = events;
+            // SAFETY: an initialised poll handle of this thread.
+            unsafe { uv_poll_start(*poll, events, on_poll) == 0 }
         }
         None => {
             let poll = new_handle(UV_POLL, id);
@@ -479,9 +478,16 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
                 watcher.io.release(watch.fd);
                 return false;
             }
-            unsafe { uv_poll_start(poll, events, on_poll) };
             watcher.poll = Some((watch.fd, poll, events));
+            // SAFETY: initialised just above.
+            unsafe { uv_poll_start(poll, events, on_poll) == 0 }
         }
+    };
+    if !started {
+        // Unwatched, the answers would never come: letting go of the
+        // socket fails the callers waiting, and the next call reconnects.
+        unwatch(watcher);
+        return false;
     }
     if let Some((_, poll, _)) = watcher.poll {
         // SAFETY: an initialised handle; ref and unref only set a flag.

@@ -24,8 +24,8 @@ pub async fn within<F: Future>(limit: Option<Duration>, work: F) -> Option<F::Ou
 /// Which limit an operation ran into, for messages.
 #[derive(Clone, Copy, Debug)]
 pub enum Limit {
-    /// The response timeout of its statements (Redis's own client reports
-    /// its per-command timeout itself).
+    /// The response timeout of its statements, or of the commands on
+    /// Redis's pipe (the `redis` crate reports its own timeouts itself).
     #[cfg_attr(
         not(any(feature = "postgres", feature = "mysql", feature = "redis")),
         allow(dead_code)

@@ -10,8 +10,8 @@
 //! - `list`: `SCAN` per master, then one `MGET` per page ([`list`]).
 //! - Connection: lazy, one shared multiplexed connection (or cluster
 //!   connection), made again after a failure ([`connection`]); beside it,
-//!   for `get`, `set` and `delete` on a standalone server without TLS, a
-//!   connection the JS thread drives ([`pipe`]).
+//!   for `get`, `set`, `delete` and `cas` on a standalone server without
+//!   TLS, a connection the JS thread drives ([`pipe`]).
 
 mod connection;
 pub mod keys;

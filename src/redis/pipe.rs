@@ -1,5 +1,5 @@
-//! A second, lighter way to a standalone Redis for `get`, `set` and
-//! `delete`: one pipelined connection whose socket the JS thread itself
+//! A second, lighter way to a standalone Redis for `get`, `set`, `delete`
+//! and `cas`: one pipelined connection whose socket the JS thread itself
 //! drives (the binding watches it with Node's event loop; see
 //! [`LocalIo`]). Such a call is written and answered on the JS thread,
 //! with no hop to the runtime's threads and back (measured in the README's
@@ -35,8 +35,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Commands wait to be written together up to this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// A reply of Redis (RESP2), as far as `GET`, `SET`, `DEL`, `AUTH` and
-/// `SELECT` answer.
+/// A reply of Redis (RESP2), as far as `GET`, `SET`, `DEL`, `EVALSHA` (of
+/// a script that returns a number), `AUTH` and `SELECT` answer.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Reply {
     Status(String),
