@@ -35,6 +35,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Commands wait to be written together up to this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// The read buffer's usual size.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// A reply of Redis (RESP2), as far as `GET`, `SET`, `DEL`, `EVALSHA` (of
 /// a script that returns a number), `AUTH` and `SELECT` answer.
 #[derive(Debug, PartialEq, Eq)]
@@ -273,7 +276,9 @@ struct Conn {
     watched: bool,
     out: Vec<u8>,
     written: usize,
+    /// What was read: `input[..filled]`; the rest is room, zeroed once.
     input: Vec<u8>,
+    filled: usize,
     /// The callers waiting, in the order of their commands, with when
     /// each was sent.
     waiting: VecDeque<(Answer, Instant)>,
@@ -367,7 +372,8 @@ impl Pipe {
                 watched: false,
                 out: Vec::new(),
                 written: 0,
-                input: Vec::new(),
+                input: vec![0; READ_CHUNK],
+                filled: 0,
                 waiting: VecDeque::new(),
             }),
             // Closed meanwhile: the socket is dropped here, never watched.
@@ -431,25 +437,41 @@ impl Pipe {
 
     /// Reads what came, and answers the callers whose replies are complete.
     fn read(&self, conn: &mut Conn) -> std::result::Result<(), String> {
-        let mut buf = [0u8; 64 * 1024];
         loop {
-            match conn.socket.read(&mut buf) {
+            if conn.filled == conn.input.len() {
+                // A reply longer than the buffer: it grows (zeroed once).
+                conn.input.resize(conn.input.len() * 2, 0);
+            }
+            let room = conn.input.len() - conn.filled;
+            match conn.socket.read(&mut conn.input[conn.filled..]) {
                 Ok(0) => return Err("the server closed the connection".into()),
-                Ok(n) => conn.input.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    conn.filled += n;
+                    // Less than there was room for: all there is for now
+                    // (the event loop says when more comes).
+                    if n < room {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.to_string()),
             }
         }
         let mut taken = 0;
-        while let Some((reply, size)) = parse(&conn.input[taken..])? {
+        while let Some((reply, size)) = parse(&conn.input[taken..conn.filled])? {
             taken += size;
             let Some((answer, _)) = conn.waiting.pop_front() else {
                 return Err("a reply to no command".into());
             };
             let _ = answer.send(Ok(reply));
         }
-        conn.input.drain(..taken);
+        conn.input.copy_within(taken..conn.filled, 0);
+        conn.filled -= taken;
+        if conn.filled == 0 && conn.input.len() > 4 * READ_CHUNK {
+            // After a long reply, back to the usual size.
+            conn.input = vec![0; READ_CHUNK];
+        }
         Ok(())
     }
 }
