@@ -136,6 +136,32 @@ async fn drive(io: Arc<dyn LocalIo>) {
 }
 
 #[tokio::test]
+async fn the_pipe_reads_replies_longer_than_its_buffer() {
+    let Some(url) = shared_url() else { return };
+    let b = Arc::new(RedisBackend::new(config(url)).unwrap());
+    on_pipe(b.clone(), async {
+        // One value of 300 KB; then 100 of 1.5 KB asked at once, whose
+        // replies come in reads that each hold many.
+        let long = format!("\"{}\"", "x".repeat(300_000));
+        b.set(&key(&["long"]), long.clone(), None).await.unwrap();
+        assert_eq!(b.get(&key(&["long"])).await.unwrap(), Some(long));
+        let note = |i: usize| format!("{{\"i\":{i},\"content\":\"{}\"}}", "y".repeat(1500));
+        for i in 0..100 {
+            b.set(&key(&["n", &i.to_string()]), note(i), None)
+                .await
+                .unwrap();
+        }
+        let keys: Vec<Key> = (0..100).map(|i| key(&["n", &i.to_string()])).collect();
+        let got = futures_util::future::join_all(keys.iter().map(|k| b.get(k))).await;
+        for (i, value) in got.into_iter().enumerate() {
+            assert_eq!(value.unwrap(), Some(note(i)));
+        }
+    })
+    .await;
+    let _ = b.drop_storage().await;
+}
+
+#[tokio::test]
 async fn the_pipe_fails_what_is_overdue_or_cut_off_and_comes_back() {
     if !test_servers::redis_server_available() {
         return;
