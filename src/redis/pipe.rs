@@ -151,20 +151,6 @@ impl Socket {
         }
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.read(buf),
-            Socket::Unix(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.write(buf),
-            Socket::Unix(s) => s.write(buf),
-        }
-    }
-
     fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s
@@ -250,15 +236,26 @@ impl Socket {
         socket.set_nonblocking().map_err(|e| e.to_string())?;
         Ok(socket)
     }
+}
 
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.write(buf)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            buf = &buf[n..];
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf),
+            Socket::Unix(s) => s.read(buf),
         }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write(buf),
+            Socket::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -562,11 +559,8 @@ impl LocalIo for Pipe {
         if let Link::Up(conn) = &mut state.link {
             if conn.socket.fd() == fd {
                 // Whoever still waits would wait forever.
-                conn.open = false;
                 let error = self.lost("the store let go of it");
-                for (answer, _) in conn.waiting.drain(..) {
-                    let _ = answer.send(Err(error.clone()));
-                }
+                self.fail(&mut state, error);
                 state.link = Link::Down { retry_at: None };
             }
         }
