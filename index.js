@@ -7,10 +7,10 @@
 // Fedify's SQL layouts store); results come back through JSON.parse; TTLs
 // become milliseconds; `list()` is an async generator over the native page
 // call. Storage, expiry, atomicity and every rule of the contract live in
-// the Rust core (src/), reached through the napi binding (binding.js).
+// the Rust core (src/), reached through the napi binding (binding.js, loaded by lib/native.js).
 
 const { runInNewContext } = require('node:vm')
-const { NativeStore } = require('./binding.js')
+const { NativeStore } = require('./lib/native.js').native
 
 // Fedify depends on jsonld, whose bundle carries core-js; its
 // es.json.stringify polyfill replaces the global JSON.stringify with a

@@ -41,7 +41,9 @@ pub mod store;
 pub mod ttl;
 
 mod binding;
-// Only the binding's calls reach it; test builds register no napi functions.
+// Only the binding's calls reach them; test builds register no napi functions.
+#[cfg_attr(test, allow(dead_code))]
+mod libuv;
 #[cfg_attr(test, allow(dead_code))]
 mod local;
 // Only napi calls these; test builds register no napi functions.

@@ -1,6 +1,7 @@
 //! Operations kept on the JS thread ([`FirstPoll::Local`]): their futures
 //! are polled here, the sockets they wait on are watched by Node's own
-//! event loop (libuv, whose functions Node exports to addons), and their
+//! event loop (libuv, whose functions Node exports to addons and
+//! [`crate::libuv`] finds at run time, on Node only), and their
 //! promises are settled here — no thread hop between the call, the socket
 //! and the answer.
 //!
@@ -14,76 +15,27 @@
 //! [`FirstPoll::Local`]: crate::backend::FirstPoll::Local
 
 use crate::backend::LocalIo;
+use crate::libuv::{self, Handle, Libuv, UV_ASYNC, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
 use napi::bindgen_prelude::{within_runtime_if_available, Either, PromiseRaw, ToNapiValue};
 use napi::sys;
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::ThreadId;
 
-// libuv, as Node exports it (Node 20 ships libuv 1.46; all of these are
-// older than 1.19).
-type Handle = c_void;
-extern "C" {
-    fn uv_handle_size(kind: c_int) -> usize;
-    fn uv_handle_type_name(kind: c_int) -> *const c_char;
-    fn uv_handle_get_type(handle: *const Handle) -> c_int;
-    fn uv_handle_set_data(handle: *mut Handle, data: *mut c_void);
-    fn uv_handle_get_data(handle: *const Handle) -> *mut c_void;
-    fn uv_close(handle: *mut Handle, cb: Option<extern "C" fn(*mut Handle)>);
-    fn uv_ref(handle: *mut Handle);
-    fn uv_unref(handle: *mut Handle);
-    fn uv_poll_init(lp: *mut sys::uv_loop_s, handle: *mut Handle, fd: c_int) -> c_int;
-    fn uv_poll_start(
-        handle: *mut Handle,
-        events: c_int,
-        cb: extern "C" fn(*mut Handle, c_int, c_int),
-    ) -> c_int;
-    fn uv_poll_stop(handle: *mut Handle) -> c_int;
-    fn uv_timer_init(lp: *mut sys::uv_loop_s, handle: *mut Handle) -> c_int;
-    fn uv_timer_start(
-        handle: *mut Handle,
-        cb: extern "C" fn(*mut Handle),
-        timeout: u64,
-        repeat: u64,
-    ) -> c_int;
-    fn uv_timer_stop(handle: *mut Handle) -> c_int;
-    fn uv_async_init(
-        lp: *mut sys::uv_loop_s,
-        handle: *mut Handle,
-        cb: extern "C" fn(*mut Handle),
-    ) -> c_int;
-    fn uv_async_send(handle: *mut Handle) -> c_int;
-}
-
-// `uv_handle_type` values, checked against libuv's own names before use.
-const UV_ASYNC: c_int = 1;
-const UV_POLL: c_int = 8;
-const UV_TIMER: c_int = 13;
-const UV_READABLE: c_int = 1;
-const UV_WRITABLE: c_int = 2;
-
-/// Whether this libuv's handle types are the ones above.
-fn libuv_matches() -> bool {
-    static MATCHES: OnceLock<bool> = OnceLock::new();
-    *MATCHES.get_or_init(|| {
-        [(UV_ASYNC, "async"), (UV_POLL, "poll"), (UV_TIMER, "timer")]
-            .iter()
-            .all(|&(kind, name)| {
-                // SAFETY: returns a static string, or NULL for an unknown type.
-                let found = unsafe { uv_handle_type_name(kind) };
-                !found.is_null() && unsafe { CStr::from_ptr(found) }.to_bytes() == name.as_bytes()
-            })
-    })
+/// This thread's libuv: only code that runs once [`ready`] found it (or
+/// on a handle made since) calls it.
+fn uv() -> &'static Libuv {
+    libuv::loaded()
 }
 
 fn layout(kind: c_int) -> std::alloc::Layout {
     // SAFETY: a plain query.
-    let size = unsafe { uv_handle_size(kind) };
+    let size = unsafe { (uv().handle_size)(kind) };
     std::alloc::Layout::from_size_align(size.max(1), 16).expect("a handle's size fits")
 }
 
@@ -95,7 +47,7 @@ fn new_handle(kind: c_int, data: usize) -> *mut Handle {
         std::alloc::handle_alloc_error(layout(kind));
     }
     // SAFETY: the data field is the handle's first, set before init reads it.
-    unsafe { uv_handle_set_data(handle, data as *mut c_void) };
+    unsafe { (uv().handle_set_data)(handle, data as *mut c_void) };
     handle
 }
 
@@ -103,14 +55,14 @@ extern "C" fn free_handle(handle: *mut Handle) {
     // SAFETY: allocated by `new_handle` with the layout of its type; libuv
     // is done with it once it calls this.
     unsafe {
-        let kind = uv_handle_get_type(handle);
+        let kind = (uv().handle_get_type)(handle);
         std::alloc::dealloc(handle as *mut u8, layout(kind));
     }
 }
 
 fn close_handle(handle: *mut Handle) {
     // SAFETY: an initialised handle, closed once.
-    unsafe { uv_close(handle, Some(free_handle)) };
+    unsafe { (uv().close)(handle, Some(free_handle)) };
 }
 
 /// An operation waiting on this thread; it settles its promise itself.
@@ -183,7 +135,7 @@ impl Wake for TaskWaker {
                 .push(self.id);
             // SAFETY: the handle lives while `handle` is `Some` (the lock is
             // held), and `uv_async_send` may be called from any thread.
-            unsafe { uv_async_send(handle as *mut Handle) };
+            unsafe { (uv().async_send)(handle as *mut Handle) };
         }
     }
 }
@@ -198,7 +150,7 @@ pub fn ready(env: sys::napi_env) -> bool {
     if EXECUTOR.with(|e| e.borrow().is_some()) {
         return true;
     }
-    if !libuv_matches() {
+    if libuv::get(env).is_none() {
         return false;
     }
     // SAFETY: napi calls on the JS thread with its environment.
@@ -225,11 +177,11 @@ pub fn ready(env: sys::napi_env) -> bool {
             handle: Mutex::new(None),
         });
         let wake = new_handle(UV_ASYNC, 0);
-        if uv_async_init(lp, wake, on_async) != 0 {
+        if (uv().async_init)(lp, wake, on_async) != 0 {
             std::alloc::dealloc(wake as *mut u8, layout(UV_ASYNC));
             return false;
         }
-        uv_unref(wake);
+        (uv().unref)(wake);
         *remote.handle.lock().unwrap_or_else(|e| e.into_inner()) = Some(wake as usize);
         if sys::napi_add_env_cleanup_hook(env, Some(cleanup), std::ptr::null_mut())
             != sys::Status::napi_ok
@@ -339,7 +291,7 @@ where
     // others waiting): the next turn of the loop does.
     if WOKEN.with(|w| !w.borrow().is_empty()) {
         // SAFETY: the executor's own async handle.
-        with_executor(|ex| unsafe { uv_async_send(ex.wake) });
+        with_executor(|ex| unsafe { (uv().async_send)(ex.wake) });
     }
     outcome
 }
@@ -386,9 +338,9 @@ fn keep_alive(ex: &mut Executor) {
         // SAFETY: the executor's own async handle; this only sets a flag.
         unsafe {
             if pending {
-                uv_ref(ex.wake)
+                (uv().reference)(ex.wake)
             } else {
-                uv_unref(ex.wake)
+                (uv().unref)(ex.wake)
             }
         };
         ex.referenced = pending;
@@ -410,8 +362,8 @@ pub fn sync(io: &Arc<dyn LocalIo>) {
                 let timer = new_handle(UV_TIMER, id);
                 // SAFETY: a fresh handle on this thread's loop.
                 unsafe {
-                    uv_timer_init(ex.lp, timer);
-                    uv_unref(timer);
+                    (uv().timer_init)(ex.lp, timer);
+                    (uv().unref)(timer);
                 }
                 ex.watchers.push((
                     id,
@@ -439,7 +391,7 @@ fn unwatch(watcher: &mut Watcher) -> bool {
         return false;
     };
     // SAFETY: stopping makes the descriptor safe to close at once.
-    unsafe { uv_poll_stop(poll) };
+    unsafe { (uv().poll_stop)(poll) };
     close_handle(poll);
     watcher.io.release(fd);
     true
@@ -467,12 +419,12 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
         Some((_, poll, current)) => {
             *current = events;
             // SAFETY: an initialised poll handle of this thread.
-            unsafe { uv_poll_start(*poll, events, on_poll) == 0 }
+            unsafe { (uv().poll_start)(*poll, events, on_poll) == 0 }
         }
         None => {
             let poll = new_handle(UV_POLL, id);
             // SAFETY: a fresh handle; the descriptor is open until released.
-            if unsafe { uv_poll_init(lp, poll, watch.fd) } != 0 {
+            if unsafe { (uv().poll_init)(lp, poll, watch.fd) } != 0 {
                 // SAFETY: never initialised, so never given to libuv.
                 unsafe { std::alloc::dealloc(poll as *mut u8, layout(UV_POLL)) };
                 watcher.io.release(watch.fd);
@@ -480,7 +432,7 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
             }
             watcher.poll = Some((watch.fd, poll, events));
             // SAFETY: initialised just above.
-            unsafe { uv_poll_start(poll, events, on_poll) == 0 }
+            unsafe { (uv().poll_start)(poll, events, on_poll) == 0 }
         }
     };
     if !started {
@@ -493,9 +445,9 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
         // SAFETY: an initialised handle; ref and unref only set a flag.
         unsafe {
             if watch.busy {
-                uv_ref(poll);
+                (uv().reference)(poll);
             } else {
-                uv_unref(poll);
+                (uv().unref)(poll);
             }
         }
     }
@@ -505,13 +457,13 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
             if watcher.due.is_none_or(|at| due < at) {
                 let ms = left.as_millis().saturating_add(1).min(u64::MAX as u128) as u64;
                 // SAFETY: an initialised timer of this thread.
-                unsafe { uv_timer_start(watcher.timer, on_timer, ms, 0) };
+                unsafe { (uv().timer_start)(watcher.timer, on_timer, ms, 0) };
                 watcher.due = Some(due);
             }
         }
         None => {
             if watcher.due.take().is_some() {
-                unsafe { uv_timer_stop(watcher.timer) };
+                unsafe { (uv().timer_stop)(watcher.timer) };
             }
         }
     }
@@ -521,7 +473,7 @@ fn update(lp: *mut sys::uv_loop_s, id: usize, watcher: &mut Watcher) -> bool {
 /// The watcher a handle belongs to.
 fn io_of(handle: *mut Handle) -> Option<Arc<dyn LocalIo>> {
     // SAFETY: the data set by `new_handle`.
-    let id = unsafe { uv_handle_get_data(handle) } as usize;
+    let id = unsafe { (uv().handle_get_data)(handle) } as usize;
     with_executor(|ex| {
         ex.watchers
             .iter()
@@ -553,7 +505,7 @@ fn settled(io: &Arc<dyn LocalIo>) {
 
 extern "C" fn on_timer(handle: *mut Handle) {
     let Some(io) = io_of(handle) else { return };
-    let id = unsafe { uv_handle_get_data(handle) } as usize;
+    let id = unsafe { (uv().handle_get_data)(handle) } as usize;
     with_executor(|ex| {
         if let Some((_, w)) = ex.watchers.iter_mut().find(|(i, _)| *i == id) {
             w.due = None;

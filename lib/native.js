@@ -1,0 +1,90 @@
+'use strict'
+// The native addon, loaded by napi-rs's generated loader (binding.js), with
+// an error that says what went wrong when it cannot be loaded: which
+// runtime, which platform, each file tried and why it failed (a missing
+// symbol, a missing package), and what to do. The generated message blames
+// an npm bug whatever the cause; this one never does.
+
+const { readFileSync } = require('node:fs')
+const { join } = require('node:path')
+
+/** The JavaScript runtime, as a user would name it. */
+function runtimeName() {
+  if (typeof globalThis.Deno !== 'undefined') return `Deno ${globalThis.Deno.version?.deno ?? ''}`.trim()
+  if (typeof globalThis.Bun !== 'undefined') return `Bun ${globalThis.Bun.version ?? ''}`.trim()
+  return `Node.js ${process.version}`
+}
+
+function isMusl() {
+  if (process.platform !== 'linux') return false
+  try {
+    return readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
+  } catch {
+    const header = process.report?.getReport?.()?.header
+    return header ? !header.glibcVersionRuntime : false
+  }
+}
+
+/** This machine in the names of the platform packages (`linux-x64-gnu`). */
+function platformName() {
+  const { platform, arch } = process
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+/** The platforms that have a prebuilt binary (package.json's napi.targets). */
+function prebuiltPlatforms() {
+  const { napi } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'))
+  return napi.targets.map((triple) => {
+    const [arch, , os, abi] = triple.split('-')
+    const node = { x86_64: 'x64', aarch64: 'arm64' }[arch] ?? arch
+    if (os === 'linux') return `linux-${node}-${abi === 'musl' ? 'musl' : 'gnu'}`
+    if (os === 'windows') return `win32-${node}-msvc`
+    if (os === 'darwin') return `darwin-${node}`
+    return triple
+  })
+}
+
+/** The messages of an error and of every error in its `cause` chain. */
+function causes(error) {
+  const out = []
+  for (let e = error; e != null && out.length < 20; e = e.cause) {
+    out.push(e instanceof Error ? e.message : String(e))
+  }
+  return out
+}
+
+function loadError(error) {
+  const platform = platformName()
+  const prebuilt = prebuiltPlatforms()
+  const tried = causes(error.cause).reverse()
+  const lines = prebuilt.includes(platform)
+    ? [
+        `fedikv: the native addon could not be loaded on ${runtimeName()} (${platform}).`,
+        'What was tried, and why it failed:',
+        ...tried.map((message) => `  - ${message}`),
+        `Reinstalling fedikv brings the platform package fedikv-${platform} back if it is missing; ` +
+          'a missing symbol means this runtime lacks a function the addon needs: please report it with this message.',
+      ]
+    : [
+        `fedikv: no prebuilt binary for ${platform} (running ${runtimeName()}).`,
+        `Prebuilt binaries: ${prebuilt.join(', ')}.`,
+        'To build one from source: clone fedikv, run `npm ci && npm run build` with a Rust toolchain (rustup.rs), ' +
+          'and set NAPI_RS_NATIVE_LIBRARY_PATH to the .node file it makes.',
+        ...(tried.length > 0 ? ['What was tried:', ...tried.map((message) => `  - ${message}`)] : []),
+      ]
+  const failure = new Error(lines.join('\n'))
+  failure.code = 'ERR_FEDIKV_LOAD'
+  failure.cause = error
+  return failure
+}
+
+let binding
+try {
+  binding = require('../binding.js')
+} catch (error) {
+  throw loadError(error)
+}
+
+module.exports = { native: binding, platformName, runtimeName }
