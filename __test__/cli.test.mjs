@@ -15,6 +15,7 @@ import { openKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { assertSameEntries, EXPIRED, expectedSnapshot, LIVE, seed, snapshot, withParam } from "./support/migration.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
+import { scriptArgs } from "./support/runtime.mjs";
 
 const bin = fileURLToPath(new URL("../bin/fedikv.mjs", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-cli-"));
@@ -25,7 +26,7 @@ const sqliteUrl = () => `sqlite:${join(dir, `kv${files++}.db`)}`;
 /** Runs `fedikv …args`; stdin is a pipe (no terminal), closed after `input`. */
 function fedikvCli(args, { input = "", env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, scriptArgs(bin, ...args), {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, ...env },
     });
@@ -163,7 +164,7 @@ describe("fedikv command line", () => {
     assert.equal(ls.code, 0);
     assert.equal(ls.stdout.trimEnd().split("\n").length, 3000);
     // `fedikv ls … | head -1`: the reader leaves; no error.
-    const child = spawn(process.execPath, [bin, "ls", url], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, scriptArgs(bin, "ls", url), { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     child.stdout.once("data", () => child.stdout.destroy());

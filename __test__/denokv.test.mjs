@@ -231,7 +231,7 @@ for (const [name, { skip, open }] of Object.entries(TARGETS)) {
       assert.equal((await deno.get(k("short"))).value, "short");
       if (target.path) {
         // The row's expiry, as Deno keeps it (epoch ms; -1 for none).
-        const rows = rawExpiries(target.path);
+        const rows = await rawExpiries(target.path);
         assert.equal(rows.length, 1);
         assert.ok(Math.abs(rows[0].expiration_ms - (since + 1000)) < 250, `expiration_ms ${rows[0].expiration_ms - since} ms after the set`);
         assert.equal(rows[0].v_encoding, 1, "V8-serialized, as Deno stores JavaScript values");

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Temporal } from "@js-temporal/polyfill";
 import { MemoryKvStore, SqliteKvStore } from "fedikv";
+import { openSqlite } from "./support/sqlite.mjs";
 
 const code = (expected, ErrorClass = Error) => (error) => {
   assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
@@ -74,7 +75,6 @@ test("closed, initialize and drop", async () => {
 });
 
 test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_DATA", async (t) => {
-  const { default: Database } = await import("better-sqlite3");
   const { mkdtempSync, rmSync } = await import("node:fs");
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");
@@ -82,12 +82,12 @@ test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_D
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "kv.db");
   // One SQLite library at a time on the file (two in one process do not
-  // lock it against each other): fedikv makes the table, better-sqlite3
+  // lock it against each other): fedikv makes the table, the tests' SQLite
   // writes the row, fedikv reads it.
   const maker = new SqliteKvStore(path);
   await maker.initialize();
   await maker.close();
-  const db = new Database(path);
+  const db = openSqlite(path);
   db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["broken"]', "{not json");
   db.close();
   const kv = new SqliteKvStore(path);
@@ -96,7 +96,6 @@ test("a value that is not JSON in the database rejects with ERR_FEDIKV_INVALID_D
 });
 
 test("list reports a stored value that is not JSON, naming its key", async (t) => {
-  const { default: Database } = await import("better-sqlite3");
   const { mkdtempSync, rmSync } = await import("node:fs");
   const { join } = await import("node:path");
   const { tmpdir } = await import("node:os");
@@ -107,7 +106,7 @@ test("list reports a stored value that is not JSON, naming its key", async (t) =
   const writer = new SqliteKvStore(path);
   await writer.set(["p", "good"], 1);
   await writer.close();
-  const db = new Database(path);
+  const db = openSqlite(path);
   // Text that would inject a fake entry if pages were spliced unchecked.
   db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)").run('["p","evil"]', '1],[["p","fake"],2');
   db.close();

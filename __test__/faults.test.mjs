@@ -24,6 +24,7 @@ import { missingBinaries, startDenokv, startMariadb, startPostgres, startRedis }
 import { sleep, startLoad, summarize } from "./support/load.mjs";
 import { openStore } from "./support/open-store.mjs";
 import { clusterNodes, clusterOk, keySlot, startRedisCluster } from "./support/redis-cluster.mjs";
+import { scriptArgs } from "./support/runtime.mjs";
 
 const { RedisKvStore } = fedikv;
 
@@ -88,7 +89,7 @@ const IN_FLIGHT = 100;
  * Resolves to the child's report, with how long it took to exit.
  */
 async function closeInFlight(server, spec, { pause }) {
-  const child = spawn(process.execPath, [CLOSE_SCRIPT, JSON.stringify(spec), String(IN_FLIGHT)], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, scriptArgs(CLOSE_SCRIPT, JSON.stringify(spec), String(IN_FLIGHT)), { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   const exited = once(child, "exit");

@@ -306,7 +306,7 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
         }
         if (file) {
           // KV Connect does not show expiry times; the file does (epoch ms).
-          const expiries = rawExpiries(file).map((r) => r.expiration_ms - Date.now());
+          const expiries = (await rawExpiries(file)).map((r) => r.expiration_ms - Date.now());
           // Fedify keeps idempotence records for one day.
           assert.ok(expiries.some((ms) => Math.abs(ms - 86_400_000) < 60_000), `expiries: ${expiries.join(", ")} ms from now`);
         }

@@ -14,6 +14,8 @@ import { inspect, promisify } from "node:util";
 import { DenoKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
+import { openSqlite } from "./support/sqlite.mjs";
+import { evalArgs } from "./support/runtime.mjs";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "fedikv-hostile-"));
@@ -85,14 +87,13 @@ const FOREIGN_KEYS = [["f", "spaced"], ["f", "a"]];
 
 describe("foreign data", () => {
   test("SqliteKvStore: values that are not JSON text, and rows that are no entries", async () => {
-    const { default: Database } = await import("better-sqlite3");
-    const path = join(dir, "foreign.db");
+      const path = join(dir, "foreign.db");
     // One SQLite library at a time on the file (two in one process do not
-    // lock it against each other): fedikv, better-sqlite3, fedikv again.
+    // lock it against each other): fedikv, the tests' SQLite, fedikv again.
     const writer = new SqliteKvStore(path);
     await writer.set(["f", "good"], "fine");
     await writer.close();
-    const db = new Database(path);
+    const db = openSqlite(path);
     const insert = db.prepare("INSERT INTO fedify_kv (key, value, created, expires) VALUES (?, ?, 0, NULL)");
     insert.run('["f","text"]', "not json");
     insert.run('["f","injection"]', '1],[["f","fake"],2');
@@ -377,7 +378,7 @@ describe("secrets", () => {
         await new fedikv[failures[0][0]](failures[0][1], { connectTimeout: 1000 }).get(["k"]);
       })();
     `;
-    const { stdout, stderr } = await run(process.execPath, ["-e", script], { timeout: 120_000 }).then(
+    const { stdout, stderr } = await run(process.execPath, evalArgs(script), { timeout: 120_000 }).then(
       () => assert.fail("the unhandled rejection ends the process with an error"),
       (error) => error,
     );

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { scriptArgs } from "./support/runtime.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-pkg-"));
@@ -14,7 +15,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout: 600_000 }, () => {
   const tarballs = JSON.parse(
-    execFileSync(process.execPath, [join(root, "scripts", "pack.mjs"), join(dir, "pack")], { encoding: "utf8" }),
+    execFileSync(process.execPath, scriptArgs(join(root, "scripts", "pack.mjs"), join(dir, "pack")), { encoding: "utf8" }),
   );
   const app = join(dir, "app");
   execFileSync("mkdir", ["-p", app]);
@@ -26,7 +27,7 @@ test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout
     { cwd: app, stdio: ["ignore", "ignore", "inherit"], timeout: 500_000 },
   );
   copyFileSync(join(root, "__test__", "support", "package-user.mjs"), join(app, "main.mjs"));
-  const out = execFileSync(process.execPath, ["main.mjs"], { cwd: app, encoding: "utf8" });
+  const out = execFileSync(process.execPath, scriptArgs("main.mjs"), { cwd: app, encoding: "utf8" });
   assert.match(out, /package works/);
   // The bin, as `npx fedikv` finds it in the installed package.
   const help = execFileSync("npx", ["--no-install", "fedikv", "--help"], { cwd: app, encoding: "utf8" });

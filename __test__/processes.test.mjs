@@ -22,6 +22,7 @@ import { isDeepStrictEqual } from "node:util";
 import { Temporal } from "@js-temporal/polyfill";
 import { openStore } from "./support/open-store.mjs";
 import { storeSpecs } from "./support/store-specs.mjs";
+import { scriptArgs } from "./support/runtime.mjs";
 
 const workerPath = fileURLToPath(new URL("./support/store-worker.mjs", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-procs-"));
@@ -38,7 +39,7 @@ const MIXED_MS = Number(process.env.FEDIKV_MIXED_MS ?? 4000);
  * when `timeout` ms are over.
  */
 function startWorker(spec, task, args, timeout = 120_000) {
-  const child = spawn(process.execPath, [workerPath, JSON.stringify(spec), task, ...args.map(String)], {
+  const child = spawn(process.execPath, scriptArgs(workerPath, JSON.stringify(spec), task, ...args.map(String)), {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";

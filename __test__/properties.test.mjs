@@ -18,12 +18,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { serialize } from "node:v8";
 import { Temporal } from "@js-temporal/polyfill";
 import fc from "fast-check";
-import { startWorker } from "./support/ipc-worker.mjs";
+import { startSqliteReader } from "./support/sqlite.mjs";
 import { openStore } from "./support/open-store.mjs";
 import { storeSpecs } from "./support/store-specs.mjs";
 
@@ -281,10 +280,10 @@ const isTooLong = (duration) => duration !== undefined && (duration.years > 1000
 /** Raw key texts of the SQL layouts that store JSON.stringify(key). */
 async function rawKeyReader(spec) {
   if (spec.kind === "SqliteKvStore" && spec.target !== ":memory:") {
-    // In a process of its own: better-sqlite3's SQLite and fedikv's must
-    // not share the open file in one process (see ipc-worker.mjs).
-    const script = fileURLToPath(new URL("./support/sqlite-reader-worker.mjs", import.meta.url));
-    return startWorker(script, [spec.target], { name: "SQLite reader", ops: ["read"] });
+    // In a process of its own: the tests' SQLite and fedikv's must not
+    // share the open file in one process (see ipc-worker.mjs).
+    const reader = await startSqliteReader(spec.target);
+    return { read: async (keyJson) => (await reader.get("SELECT key FROM fedify_kv WHERE key = ?", keyJson))?.key, close: reader.close };
   }
   if (spec.kind === "MysqlKvStore") {
     const mysql = await import("mysql2/promise");

@@ -55,15 +55,25 @@ function causes(error) {
   return out
 }
 
+/** Deno's permission errors name the flag that is missing. */
+const DENO_PERMISSION = /Requires \w+ access|NotCapable/
+
 function loadError(error) {
   const platform = platformName()
   const prebuilt = prebuiltPlatforms()
-  const tried = causes(error.cause).reverse()
+  // The generated loader chains what each candidate file threw as `cause`;
+  // what it threw itself (a permission it lacked) has none.
+  const chain = error?.cause === undefined ? [error] : error.cause
+  const tried = causes(chain).reverse().map((message) => message.split('\n')[0])
+  const deno = typeof globalThis.Deno !== 'undefined' && tried.some((message) => DENO_PERMISSION.test(message))
+    ? ['On Deno, fedikv needs --allow-read, --allow-env and --allow-ffi.']
+    : []
   const lines = prebuilt.includes(platform)
     ? [
         `fedikv: the native addon could not be loaded on ${runtimeName()} (${platform}).`,
         'What was tried, and why it failed:',
         ...tried.map((message) => `  - ${message}`),
+        ...deno,
         `Reinstalling fedikv brings the platform package fedikv-${platform} back if it is missing; ` +
           'a missing symbol means this runtime lacks a function the addon needs: please report it with this message.',
       ]

@@ -400,7 +400,7 @@ impl NativeStore {
 impl NativeStore {
     /// `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster.
     #[napi(factory, catch_unwind)]
-    pub fn redis(urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
+    pub fn redis(env: Env, urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
         use crate::redis::{RedisBackend, RedisConfig};
         let mut config = if options.cluster {
             RedisConfig::cluster(urls)
@@ -421,6 +421,7 @@ impl NativeStore {
             cert: options.tls_cert,
             key: options.tls_key,
         };
+        config.event_loop_connection = crate::libuv::get(env.raw()).is_some();
         Ok(native(RedisBackend::new(config).map_err(to_js)?))
     }
 }

@@ -1,10 +1,22 @@
-// The child process of deno-app.mjs: a "Deno app" on @deno/kv 0.14.0 that
-// does what its parent asks over IPC (advanced serialization, so Maps,
-// Dates, BigInts and typed arrays cross as themselves).
-import { KvU64, openKv } from "@deno/kv";
+// The child process of deno-app.mjs: a "Deno app" that does what its
+// parent asks over IPC (advanced serialization, so Maps, Dates, BigInts and
+// typed arrays cross as themselves). On Deno it is Deno's own KV,
+// Deno.openKv() (deno-app.mjs starts it with --unstable-kv); elsewhere
+// @deno/kv 0.14.0, Deno's client for Node.js, with the same API.
 import { serve } from "./ipc-worker.mjs";
+import { RUNTIME } from "./runtime.mjs";
 
 const [target, options] = JSON.parse(process.argv[2]);
+const { KvU64, openKv } = RUNTIME === "deno"
+  ? {
+    KvU64: Deno.KvU64,
+    openKv(target, { accessToken } = {}) {
+      // Deno.openKv takes a KV Connect server's token from the environment.
+      if (accessToken !== undefined) Deno.env.set("DENO_KV_ACCESS_TOKEN", accessToken);
+      return Deno.openKv(target);
+    },
+  }
+  : await import("@deno/kv");
 const kv = await openKv(target, options);
 
 const ops = {

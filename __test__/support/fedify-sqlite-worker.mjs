@@ -1,11 +1,12 @@
 // The child process of startFedifySqlite() (fedify-sqlite.mjs): Fedify's
-// SQLite layout on the file named by its first argument, doing what its
-// parent asks over IPC (advanced serialization, so `undefined` crosses as
-// itself; a TTL crosses as milliseconds). Errors go back with their
-// better-sqlite3 code (SQLITE_BUSY…).
+// SQLite store (openFedifySqlite) on the file named by its first argument,
+// doing what its parent asks over IPC (advanced serialization, so
+// `undefined` crosses as itself; a TTL crosses as milliseconds). Errors go
+// back with their SQLite library's code.
 import { Temporal } from "@js-temporal/polyfill";
-import { busyRetry, FedifySqliteLayout } from "./fedify-sqlite.mjs";
+import { busyRetry, openFedifySqlite } from "./fedify-sqlite.mjs";
 import { serve } from "./ipc-worker.mjs";
+import { isSqliteBusy } from "./sqlite.mjs";
 
 const [path] = process.argv.slice(2);
 // A busy timeout longer than any test here runs: fedikv in the parent holds
@@ -13,10 +14,9 @@ const [path] = process.argv.slice(2);
 // ends well before it. (better-sqlite3 waits 5 s by default; node:sqlite's
 // DatabaseSync, which @fedify/sqlite is given, waits not at all unless the
 // app passes `timeout`: an app sharing a file with other processes must.)
-const fedify = new FedifySqliteLayout(path, "fedify_kv", { timeout: 30_000 });
+const fedify = openFedifySqlite(path, { busyTimeoutMs: 30_000 });
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
-const isBusy = (error) => String(error?.code).startsWith("SQLITE_BUSY");
 
 const ops = {
   set: (key, value, ttlMs) => fedify.set(key, value, ttlOption(ttlMs)),
@@ -48,13 +48,13 @@ const ops = {
   async race({ prefix, count, counter, pauseMs = 0 }) {
     const wins = [];
     let casLost = 0;
-    const retryBusy = busyRetry(isBusy);
+    const retryBusy = busyRetry(isSqliteBusy);
     for (let i = 0; i < count; i++) {
       await retryBusy(() => fedify.set([...prefix, String(i)], { by: "fedify", i }));
       for (;;) {
         const current = await retryBusy(() => fedify.get(counter));
         const next = (current ?? 0) + 1;
-        // A synchronous wait, as better-sqlite3's calls are.
+        // A synchronous wait, as the SQLite library's calls are.
         Atomics.wait(pause, 0, 0, pauseMs);
         if (await fedify.cas(counter, current, next)) {
           wins.push(next);

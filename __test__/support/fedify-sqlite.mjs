@@ -1,19 +1,73 @@
-// The storage of @fedify/sqlite 1.8.7, on better-sqlite3: the same table,
-// the same SQL shapes (JSON.stringify(key) as the key, `now + ttl` in epoch
-// milliseconds as `expires`, an expiry DELETE after every write, LIKE for
-// prefixes, cas in a BEGIN IMMEDIATE transaction), on better-sqlite3's
-// defaults (a rollback journal, synchronous = FULL) as a DatabaseSync has them. @fedify/sqlite itself needs `node:sqlite` (Node 22),
-// so tests and benchmarks on Node 20 use this stand-in to write and read
-// the layout exactly as Fedify does.
+// Fedify's SQLite store, for the tests that read and write its layout:
+// the real @fedify/sqlite 1.8.7 wherever it runs (on node:sqlite on Node
+// 22+ and Deno, on bun:sqlite on Bun), and on Node 20, which has no
+// node:sqlite for it, FedifySqliteLayout: its storage re-typed on
+// better-sqlite3 (the same table, the same SQL shapes: JSON.stringify(key)
+// as the key, `now + ttl` in epoch milliseconds as `expires`, an expiry
+// DELETE after every write, LIKE for prefixes, cas in a BEGIN IMMEDIATE
+// transaction, on better-sqlite3's defaults (a rollback journal,
+// synchronous = FULL) as a DatabaseSync has them).
 //
-// startFedifySqlite() runs the layout in a child process of its own, for
-// tests that keep it open on a file fedikv has open too (see there).
+// startFedifySqlite() runs it in a child process of its own, for tests
+// that keep it open on a file fedikv has open too (see there).
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
 import { startWorker } from "./ipc-worker.mjs";
+import { RUNTIME } from "./runtime.mjs";
+import { openSqlite, SQLITE_LIBRARY } from "./sqlite.mjs";
 
+const require = createRequire(import.meta.url);
 const workerPath = fileURLToPath(new URL("./fedify-sqlite-worker.mjs", import.meta.url));
+
+/** The database @fedify/sqlite is given on this runtime, or null (Node 20). */
+let openDatabase = null;
+if (RUNTIME === "bun") {
+  const { Database } = await import("bun:sqlite");
+  openDatabase = (path, busyTimeoutMs) => {
+    const db = new Database(path);
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    return db;
+  };
+} else if (SQLITE_LIBRARY === "node:sqlite") {
+  openDatabase = (path, busyTimeoutMs) => openSqlite(path, { busyTimeoutMs });
+}
+const FedifySqliteKvStore = openDatabase === null ? null : (await import("@fedify/sqlite")).SqliteKvStore;
+
+/** What openFedifySqlite() opens here, for test names and logs. */
+export const FEDIFY_SQLITE = FedifySqliteKvStore === null
+  ? "Fedify's SQLite layout (re-typed on better-sqlite3: Node 20 has no node:sqlite)"
+  : `@fedify/sqlite ${require("@fedify/sqlite/package.json").version.split("+")[0]} on ${RUNTIME === "bun" ? "bun:sqlite" : "node:sqlite"}`;
+
+/**
+ * Fedify's SQLite store on `path`: a KvStore (get, set, delete, cas, list)
+ * with `db`, the database under it (for raw reads of its rows), and
+ * `close()`. `busyTimeoutMs`: how long a statement waits for a lock.
+ */
+export function openFedifySqlite(path, { busyTimeoutMs = 0 } = {}) {
+  if (FedifySqliteKvStore === null) return new FedifySqliteLayout(path, "fedify_kv", { timeout: busyTimeoutMs });
+  const db = openDatabase(path, busyTimeoutMs);
+  const store = new FedifySqliteKvStore(db);
+  return {
+    db,
+    get: (key) => store.get(key),
+    set: (key, value, options) => store.set(key, value, options),
+    delete: (key) => store.delete(key),
+    cas: (key, expected, value, options) => store.cas(key, expected, value, options),
+    // @fedify/sqlite 1.8.7 has no list() (Fedify 2's KvStore made it
+    // optional): its live rows, read through the same database.
+    list: (prefix) => (typeof store.list === "function" ? store.list(prefix) : liveRows(db, prefix)),
+    close: () => db.close(),
+  };
+}
+
+async function* liveRows(db, prefix = []) {
+  const rows = db.prepare("SELECT key, value FROM fedify_kv WHERE expires IS NULL OR expires > ? ORDER BY key").all(Date.now());
+  for (const row of rows) {
+    const key = JSON.parse(row.key);
+    if (prefix.every((part, i) => key[i] === part)) yield { key, value: JSON.parse(row.value) };
+  }
+}
 
 export class FedifySqliteLayout {
   #db;
@@ -21,7 +75,7 @@ export class FedifySqliteLayout {
 
   /** `options` go to better-sqlite3 (`timeout`: how long to wait for a lock). */
   constructor(path, tableName = "fedify_kv", options = {}) {
-    this.#db = new Database(path, options);
+    this.#db = new (require("better-sqlite3"))(path, options);
     this.#table = tableName;
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS "${tableName}" (
@@ -138,14 +192,14 @@ export function busyRetry(isBusy) {
 }
 
 /**
- * Opens `path` with the layout in a child process (fedify-sqlite-worker.mjs)
+ * Opens `path` with openFedifySqlite() in a child process (fedify-sqlite-worker.mjs)
  * and resolves, once it is open, to an object whose methods (set, get,
  * delete, cas, list, row, race, close) run there; see the worker (a TTL
  * is given to set and cas in milliseconds, not as a Temporal.Duration).
  *
  * A process of its own, as a Fedify app sharing the file would be, and
- * because it must be while fedikv has the file open: better-sqlite3 brings
- * its own copy of SQLite (see ipc-worker.mjs).
+ * because it must be while fedikv has the file open: its SQLite library
+ * brings its own copy of SQLite (see ipc-worker.mjs).
  */
 export function startFedifySqlite(path) {
   return startWorker(workerPath, [path], {

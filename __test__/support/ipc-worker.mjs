@@ -19,8 +19,9 @@ import { fork } from "node:child_process";
  * in messages. A child's error rejects with an Error whose message starts
  * with `name` and which keeps the child error's `code`.
  */
-export async function startWorker(script, args, { name, ops }) {
+export async function startWorker(script, args, { name, ops, execArgv = [] }) {
   const child = fork(script, args, {
+    execArgv,
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

@@ -16,6 +16,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { evalArgs } from "./runtime.mjs";
 
 const run = promisify(execFile);
 
@@ -72,7 +73,7 @@ const dirs = new Set();
 
 function startGuard() {
   if (guard === undefined) {
-    guard = spawn(process.execPath, ["-e", GUARD], { stdio: ["pipe", "ignore", "ignore"], detached: true });
+    guard = spawn(process.execPath, evalArgs(GUARD), { stdio: ["pipe", "ignore", "ignore"], detached: true });
     guard.unref();
     guard.stdin.unref?.();
     guard.stdin.on("error", () => {});

@@ -130,6 +130,10 @@ pub struct RedisConfig {
     pub response_timeout: Option<Duration>,
     /// Certificates for `rediss://` URLs (only with them).
     pub tls: RedisTls,
+    /// Whether a standalone Redis without TLS also gets the connection the
+    /// caller's event loop drives ([`pipe`]); off where no loop can (the
+    /// binding on Deno and Bun, which have no Node libuv).
+    pub event_loop_connection: bool,
 }
 
 impl RedisConfig {
@@ -150,6 +154,7 @@ impl RedisConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             tls: RedisTls::default(),
+            event_loop_connection: true,
         }
     }
 }
@@ -172,6 +177,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("tls", &self.tls)
+            .field("event_loop_connection", &self.event_loop_connection)
             .finish()
     }
 }
@@ -282,7 +288,8 @@ impl RedisBackend {
         let target = match &config.target {
             RedisTarget::Standalone(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(|e| bad_url(url, e))?;
-                pipe = pipe::Address::of(&client).map(|address| {
+                let address = pipe::Address::of(&client).filter(|_| config.event_loop_connection);
+                pipe = address.map(|address| {
                     Arc::new(Pipe::new(
                         address,
                         place.clone(),
