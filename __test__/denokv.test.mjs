@@ -1,5 +1,6 @@
-// DenoKvStore beside Deno's own client, the npm package @deno/kv 0.14.0 (on
-// a file it runs Deno's denokv_sqlite through its napi addon; through KV
+// DenoKvStore beside Deno's own KV: on Deno, Deno.openKv() itself; on Node
+// and Bun, Deno's client for them, the npm package @deno/kv 0.14.0 (on a
+// file it runs Deno's denokv_sqlite through its napi addon; through KV
 // Connect, its own TypeScript client on fetch), in a process of its own as a
 // Deno app would be (support/deno-app.mjs says why it must be), both ways: what one writes,
 // the other reads, TTLs included, on a local Deno KV file and on a denokv
@@ -19,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, test } from "node:test";
 import { Temporal } from "@js-temporal/polyfill";
 import { DenoKvStore } from "fedikv";
-import { rawExpiries, startDenoApp } from "./support/deno-app.mjs";
+import { DENO_APP, rawExpiries, startDenoApp } from "./support/deno-app.mjs";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-denokv-"));
@@ -106,7 +107,7 @@ const TARGETS = {
 };
 
 for (const [name, { skip, open }] of Object.entries(TARGETS)) {
-  describe(`DenoKvStore <-> @deno/kv 0.14.0 on ${name}`, { skip }, () => {
+  describe(`DenoKvStore <-> ${DENO_APP} on ${name}`, { skip }, () => {
     let target, deno, kv, ns;
 
     /** A key under this test's own prefix. */

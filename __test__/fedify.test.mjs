@@ -22,7 +22,8 @@ import { signRequest } from "@fedify/fedify";
 import { Create, Note } from "@fedify/fedify/vocab";
 import { createApp, serve } from "../demo/app.mjs";
 import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
-import { rawExpiries, startDenoApp } from "./support/deno-app.mjs";
+import { DENO_APP, rawExpiries, startDenoApp } from "./support/deno-app.mjs";
+import { FEDIFY_SQLITE, startFedifySqlite } from "./support/fedify-sqlite.mjs";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
 
@@ -270,11 +271,10 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
     });
 
     if (name === "SqliteKvStore (file)") {
-      test("Fedify's TTLs reach the SQLite file (@fedify/sqlite layout)", TIMEOUT, async () => {
+      test(`Fedify's TTLs reach the SQLite file, as ${FEDIFY_SQLITE} reads it`, TIMEOUT, async () => {
         // Read in a process of its own: kvB is still open here (and B's
-        // server on it), and better-sqlite3's copy of SQLite in this process
-        // would not lock against fedikv's (see startFedifySqlite).
-        const { startFedifySqlite } = await import("./support/fedify-sqlite.mjs");
+        // server on it), and another copy of SQLite in this process would
+        // not lock against fedikv's (see startFedifySqlite).
         const fedify = await startFedifySqlite(kvB.path);
         try {
           const key = ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`];
@@ -291,7 +291,7 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
     }
 
     if (name.startsWith("DenoKvStore")) {
-      test("a Deno app reads what Fedify stored (@deno/kv 0.14.0), with Fedify's TTLs", TIMEOUT, async () => {
+      test(`a Deno app reads what Fedify stored (${DENO_APP}), with Fedify's TTLs`, TIMEOUT, async () => {
         const { path: file, url, accessToken } = denoKvTargets.get(kvB);
         const idempotence = ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`];
         const publicKey = ["_fedify", "publicKey", `${a.origin}/users/alice#main-key`];

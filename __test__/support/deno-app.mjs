@@ -24,7 +24,7 @@ export const DENO_APP = RUNTIME === "deno" ? "Deno.openKv()" : "@deno/kv 0.14.0"
 export function startDenoApp(target, options = {}) {
   return startWorker(worker, [JSON.stringify([target, options])], {
     name: DENO_APP,
-    execArgv: RUNTIME === "deno" ? ["--unstable-kv"] : [],
+    denoFlags: ["--unstable-kv"],
     ops: ["set", "setU64", "get", "list", "delete", "checkAndSet", "increment"],
   });
 }

@@ -9,7 +9,8 @@
 // The parent calls startWorker(); the child calls serve(). Messages use
 // advanced serialization (structured clone), so `undefined` crosses as
 // itself.
-import { fork } from "node:child_process";
+import { fork, spawn } from "node:child_process";
+import { RUNTIME } from "./runtime.mjs";
 
 /**
  * Forks `script` with `args` and resolves, once it says it is ready, to an
@@ -17,14 +18,15 @@ import { fork } from "node:child_process";
  * name and resolves to its result) and `close()`, which closes the child's
  * store and waits for the process to end. `name` says whose process it is
  * in messages. A child's error rejects with an Error whose message starts
- * with `name` and which keeps the child error's `code`.
+ * with `name` and which keeps the child error's `code`. `denoFlags`: flags
+ * of Deno's the child needs when the runtime is Deno (--unstable-kv).
  */
-export async function startWorker(script, args, { name, ops, execArgv = [] }) {
-  const child = fork(script, args, {
-    execArgv,
-    serialization: "advanced",
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+export async function startWorker(script, args, { name, ops, denoFlags = [] }) {
+  const options = { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] };
+  // Deno's fork() takes execArgv as V8 flags: Deno's own flags need a spawn.
+  const child = RUNTIME === "deno" && denoFlags.length > 0
+    ? spawn(process.execPath, ["run", "--allow-all", ...denoFlags, script, ...args], options)
+    : fork(script, args, options);
   const pending = new Map();
   let next = 0;
   let exited = false;

@@ -168,7 +168,7 @@ fn codec_refuses_malformed_data_without_panicking() {
         "",
         "00",
         "ff",
-        "ff10",
+        "ff11",
         "ff0f",
         "ff0f49ffffffffff7f",
         "ff0f6f7b05",
@@ -180,6 +180,30 @@ fn codec_refuses_malformed_data_without_panicking() {
         "ff0f0000007a",
     ] {
         assert!(v8::v8_to_json(&hex(bad)).is_err(), "{bad}");
+    }
+}
+
+/// What Deno 2.9.6's `Deno.openKv()` stored (format version 16) for values
+/// whose Node 20 `v8.serialize` differs only in the version byte.
+#[test]
+fn deno_kv_version_16() {
+    for (v8_hex, json) in [
+        ("ff102205706c61696e", "\"plain\""),
+        (
+            "ff10630ae5652c679e8a3dd800de",
+            "\"\u{65e5}\u{672c}\u{8a9e}\u{1f600}\"",
+        ),
+        ("ff10630400d87800", "\"\\ud800x\""),
+        (
+            "ff106f4900490222016149022201626f2201632201647b0122037820794101302400017b04",
+            "{\"0\":1,\"a\":1,\"b\":{\"c\":\"d\"},\"x y\":[null]}",
+        ),
+        ("ff1061044902490249064904400204", "[null,1,null,2]"),
+        ("ff106f22095f5f70726f746f5f5f49027b01", "{\"__proto__\":1}"),
+    ] {
+        assert_eq!(v8::v8_to_json(&hex(v8_hex)).unwrap(), json, "{v8_hex}");
+        let version_15 = format!("ff0f{}", &v8_hex[4..]);
+        assert_eq!(v8::v8_to_json(&hex(&version_15)).unwrap(), json);
     }
 }
 

@@ -33,8 +33,14 @@ use std::rc::Rc;
 
 pub use json::write_js_number;
 
-/// The format version V8 writes today (and Node 20 and Deno with it).
+/// The format version written: V8's `v8.serialize` writes it on Node 20 to
+/// 26 and Deno 2.9, and every Deno reads it.
 pub const FORMAT_VERSION: u32 = 15;
+
+/// The newest format version read. Deno 2.9's KV writes 16 (V8 15); for
+/// every tag this codec knows, its bytes are those of version 15 (the
+/// values of `tests::deno_kv_version_16` were compared byte for byte).
+pub const NEWEST_READ_VERSION: u32 = 16;
 
 /// How deeply arrays and objects may nest, in either direction; deeper is
 /// an error rather than a stack overflow.

@@ -3,7 +3,7 @@
 
 use super::json::write_js_number;
 use super::write::array_index;
-use super::{tag, DecodeError, JsString, Value, FORMAT_VERSION, MAX_DEPTH, MAX_SPARSE_LENGTH};
+use super::{tag, DecodeError, JsString, Value, MAX_DEPTH, MAX_SPARSE_LENGTH, NEWEST_READ_VERSION};
 use std::rc::Rc;
 
 pub(super) struct Reader<'a> {
@@ -72,9 +72,9 @@ impl<'a> Reader<'a> {
         }
         self.pos = 1;
         self.version = self.varint()?;
-        if self.version == 0 || self.version > FORMAT_VERSION {
+        if self.version == 0 || self.version > NEWEST_READ_VERSION {
             return Err(DecodeError::malformed(format!(
-                "V8 serialization format version {} is not supported (1 to {FORMAT_VERSION} are)",
+                "V8 serialization format version {} is not supported (1 to {NEWEST_READ_VERSION} are)",
                 self.version
             )));
         }
