@@ -72,6 +72,10 @@ export interface KvStoreListEntry {
  *   was not told to merge.
  * - `ERR_FEDIKV_INTERNAL`: a bug in fedikv, caught before it could crash the
  *   process; please report it.
+ * - `ERR_FEDIKV_LOAD`: thrown by `import "fedikv"` itself when the native
+ *   addon cannot be loaded; the message names the runtime, the platform and
+ *   why each file failed (or, without a prebuilt binary, which platforms
+ *   have one and how to build from source).
  */
 export type FedikvErrorCode =
   | "ERR_FEDIKV_INVALID_KEY"
@@ -85,7 +89,8 @@ export type FedikvErrorCode =
   | "ERR_FEDIKV_INVALID_DATA"
   | "ERR_FEDIKV_UNSUPPORTED"
   | "ERR_FEDIKV_NOT_EMPTY"
-  | "ERR_FEDIKV_INTERNAL";
+  | "ERR_FEDIKV_INTERNAL"
+  | "ERR_FEDIKV_LOAD";
 
 /**
  * What every fedikv store does: Fedify's `KvStore`, plus `close()`.

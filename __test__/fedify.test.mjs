@@ -18,14 +18,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { signRequest } from "@fedify/fedify";
-import { Create, Note } from "@fedify/fedify/vocab";
 import { createApp, serve } from "../demo/app.mjs";
 import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
 import { DENO_APP, rawExpiries, startDenoApp } from "./support/deno-app.mjs";
 import { FEDIFY_SQLITE, startFedifySqlite } from "./support/fedify-sqlite.mjs";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "./support/servers.mjs";
+
+// The Fedify of demo/app.mjs: @fedify/fedify, or FEDIKV_FEDIFY's copy.
+const fedifyPackage = process.env.FEDIKV_FEDIFY ?? "@fedify/fedify";
+const { signRequest } = await import(fedifyPackage);
+const { Create, Note } = await import(`${fedifyPackage}/vocab`);
+const fedifyVersion = JSON.parse(fs.readFileSync(new URL(`../node_modules/${fedifyPackage}/package.json`, import.meta.url), "utf8")).version;
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "fedikv-fedify-"));
 after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
@@ -181,10 +185,10 @@ async function postToInbox(inbox, json, signer) {
 
 for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
   if (skip) {
-    describe(`Fedify federation on ${name}`, { skip }, () => {});
+    describe(`Fedify ${fedifyVersion} federation on ${name}`, { skip }, () => {});
     continue;
   }
-  describe(`Fedify federation on ${name}`, () => {
+  describe(`Fedify ${fedifyVersion} federation on ${name}`, () => {
     let kvA, kvB, a, b, bob, follow;
 
     before(async () => {

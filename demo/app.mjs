@@ -12,15 +12,12 @@
 // nothing has to be installed on globalThis on Node 20.
 
 import http from "node:http";
-import { createFederation, generateCryptoKeyPair } from "@fedify/fedify";
-import {
-  Accept,
-  Create,
-  Endpoints,
-  Follow,
-  Person,
-  isActor,
-} from "@fedify/fedify/vocab";
+
+// @fedify/fedify; FEDIKV_FEDIFY names another copy of it for the test on
+// the oldest Fedify 2.x that fedikv supports (scripts/test-js.mjs).
+const fedifyPackage = process.env.FEDIKV_FEDIFY ?? "@fedify/fedify";
+const { createFederation, generateCryptoKeyPair } = await import(fedifyPackage);
+const { Accept, Create, Endpoints, Follow, Person, isActor } = await import(`${fedifyPackage}/vocab`);
 
 /**
  * Creates a Fedify app.

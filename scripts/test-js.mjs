@@ -7,8 +7,11 @@
 //
 // FEDIKV_RUNTIMES narrows the matrix for a quick local run, as a comma-
 // separated list of names (node, node22, node24, node26, deno, bun), e.g.
-// FEDIKV_RUNTIMES=node,deno. Under CI (CI=true) it must name known runtimes
-// only, and a runtime that cannot be installed fails the run, never skips.
+// FEDIKV_RUNTIMES=node,deno; it must name known runtimes only. A runtime
+// that cannot be installed is skipped by hand, with a message, and fails
+// the run under CI (CI=true). With no file named, the federation test also
+// runs on the oldest Fedify 2.x fedikv supports (2.3.3), on the machine's
+// Node.
 //
 // Each runtime runs its own test runner on the same files (node:test's API
 // is what they are written against; Deno and Bun implement it): Node's
@@ -109,21 +112,46 @@ function plan(name, binary, files) {
   };
 }
 
+/** The oldest Fedify 2.x fedikv claims (the npm alias fedify-oldest). */
+const OLDEST_FEDIFY = "fedify-oldest";
+
+/** Each runtime's binary, or null where it cannot be had (a skip by hand, a failure under CI). */
+function binaries(names) {
+  return Object.fromEntries(names.map((name) => {
+    try {
+      return [name, ensureRuntime(name)];
+    } catch (error) {
+      if (process.env.CI === "true") throw error;
+      console.error(`scripts/test-js.mjs: SKIPPING ${name}: ${error.message} (under CI=true this fails the run)`);
+      return [name, null];
+    }
+  }));
+}
+
 async function main() {
-  const files = testFiles(process.argv.slice(2));
+  const named = process.argv.slice(2);
+  const files = testFiles(named);
   const names = matrix();
-  const binaries = Object.fromEntries(names.map((n) => [n, ensureRuntime(n)]));
+  const binary = binaries(names);
+  const jobs = names.filter((name) => binary[name] !== null).map((name) => ({ name, ...plan(name, binary[name], files) }));
+  // The federation test once more on the oldest Fedify 2.x, on this Node.
+  if (named.length === 0 && binary.node) {
+    jobs.push({
+      name: "node, Fedify 2.3.3",
+      ...plan("node", binary.node, [join("__test__", "fedify.test.mjs")]),
+      env: { FEDIKV_FEDIFY: OLDEST_FEDIFY },
+    });
+  }
   const results = [];
-  for (const name of names) {
+  for (const { name, counts, commands, env = {} } of jobs) {
     const started = Date.now();
-    const { counts, commands } = plan(name, binaries[name], files);
     let failedRuns = 0;
     let output = "";
     for (const [command, args] of commands) {
       console.log(`\n# ${name}: ${[command, ...args].map((a) => relative(root, a) || a).join(" ")}`);
       // FEDIKV_RUNTIME tells the tests (and their child processes) which
       // runtime name of the matrix they run on.
-      const result = await run(command, args, { FEDIKV_RUNTIME: name });
+      const result = await run(command, args, { FEDIKV_RUNTIME: name, ...env });
       output += result.output;
       if (result.status !== 0) failedRuns++;
     }
@@ -135,7 +163,7 @@ async function main() {
   }
   console.log("\n# JS tests by runtime");
   for (const r of results) {
-    console.log(`# ${r.name.padEnd(7)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds} s)`);
+    console.log(`# ${r.name.padEnd(18)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds} s)`);
   }
   const total = results.reduce((t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
   console.log(`js: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
