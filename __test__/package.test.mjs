@@ -1,29 +1,41 @@
-// The package as a user gets it: packed into tarballs, installed with
-// @fedify/fedify into an empty folder, and used there by name.
+// The package as a user gets it: packed into tarballs (fedikv and its
+// platform packages), installed with @fedify/fedify into an empty folder,
+// and used there by name; and the loader's choice among the platform
+// packages installed there, by CPU and by C library.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { scriptArgs } from "./support/runtime.mjs";
+import { command, ensureRuntime, RUNTIMES } from "../scripts/runtimes.mjs";
+import { RUNTIME, scriptArgs } from "./support/runtime.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-pkg-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout: 600_000 }, () => {
-  const tarballs = JSON.parse(
+/** The platform packages installed besides the host's: those built here (CI builds linux-arm64-gnu). */
+const OTHERS = ["linux-arm64-gnu", "linux-x64-musl"];
+
+let tarballs;
+let app;
+
+test("npm pack, npm install the tarballs and @fedify/fedify, use it", { timeout: 600_000 }, () => {
+  tarballs = JSON.parse(
     execFileSync(process.execPath, scriptArgs(join(root, "scripts", "pack.mjs"), join(dir, "pack")), { encoding: "utf8" }),
   );
-  const app = join(dir, "app");
+  app = join(dir, "app");
   execFileSync("mkdir", ["-p", app]);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  // Another platform's package too, as a lockfile made on another machine
+  // brings it (--force: npm refuses another CPU's or libc's package).
+  const others = OTHERS.filter((p) => tarballs.platforms[p]).map((p) => tarballs.platforms[p]);
   execFileSync(
     "npm",
-    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error",
-      tarballs.main, tarballs.platform, "@fedify/fedify@2.3.6", "@js-temporal/polyfill"],
+    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", ...(others.length > 0 ? ["--force"] : []),
+      tarballs.main, tarballs.platforms["linux-x64-gnu"], ...others, "@fedify/fedify@2.3.6", "@js-temporal/polyfill"],
     { cwd: app, stdio: ["ignore", "ignore", "inherit"], timeout: 500_000 },
   );
   copyFileSync(join(root, "__test__", "support", "package-user.mjs"), join(app, "main.mjs"));
@@ -36,3 +48,50 @@ test("npm pack, npm install both tarballs and @fedify/fedify, use it", { timeout
   // What main.mjs left in app.db: the cas wrote 1 without a TTL.
   assert.deepEqual(JSON.parse(listed), { key: ["_fedify", "check"], value: 1, ttlMs: null, expiresAt: null });
 });
+
+/** A script that loads fedikv in `app` and prints which platform package's addon the process mapped. */
+const WHICH = `
+  let failure = null;
+  try { require("fedikv"); } catch (error) { failure = error.message; }
+  const maps = require("node:fs").readFileSync("/proc/self/maps", "utf8");
+  const loaded = [...new Set(maps.match(/fedikv-[a-z0-9-]+(?=\\/fedikv\\.)/g) ?? [])];
+  console.log(JSON.stringify({ loaded, failure }));`;
+
+// Once, from the machine's Node: the choice is the loader's, whatever the runtime.
+const once = RUNTIME === "node" && (process.env.FEDIKV_RUNTIME ?? "node") === "node";
+
+describe("the loader chooses the platform package by CPU and C library", { skip: !once && "run once, from the machine's Node" }, () => {
+  const which = (command, args = []) => {
+    const script = join(app, "which.cjs");
+    writeFileSync(script, WHICH);
+    const out = execFileSync(command, [...args, script], { cwd: app, encoding: "utf8", timeout: 300_000 });
+    return JSON.parse(out.trim().split("\n").at(-1));
+  };
+
+  test("x64 with glibc: fedikv-linux-x64-gnu, beside the other packages", () => {
+    assert.deepEqual(which(process.execPath), { loaded: ["fedikv-linux-x64-gnu"], failure: null });
+  });
+
+  test("arm64 (Node 22 under qemu-user): fedikv-linux-arm64-gnu", { skip: absent("linux-arm64-gnu"), timeout: 300_000 }, () => {
+    const spec = RUNTIMES["node22-arm64"];
+    const run = command(spec, ensureRuntime("node22-arm64"));
+    assert.deepEqual(which(run.file, run.args), { loaded: ["fedikv-linux-arm64-gnu"], failure: null });
+  });
+
+  test("a musl system (its ldd says musl): fedikv-linux-x64-musl, which a glibc Node cannot load", { skip: absent("linux-x64-musl") }, () => {
+    // A mount namespace where /usr/bin/ldd is musl's: what the loader reads
+    // to tell the C library. A glibc Node then cannot load the musl addon,
+    // and the error says it tried the musl package, not the glibc one.
+    const fakeLdd = join(dir, "ldd");
+    writeFileSync(fakeLdd, "#!/bin/sh\necho 'musl libc (x86_64)'\n", { mode: 0o755 });
+    const { loaded, failure } = which("unshare", ["--mount", "sh", "-c", `mount --bind ${fakeLdd} /usr/bin/ldd && exec "$0" "$@"`, process.execPath]);
+    assert.ok(!loaded.includes("fedikv-linux-x64-gnu"), `loaded ${loaded}`);
+    assert.match(failure ?? loaded.join(), /linux-x64-musl/);
+    if (failure) assert.doesNotMatch(failure, /fedikv-linux-x64-gnu/);
+  });
+});
+
+function absent(platform) {
+  if (existsSync(join(root, `fedikv.${platform}.node`))) return false;
+  return `fedikv.${platform}.node is not built; \`npm run build:all\` makes it`;
+}

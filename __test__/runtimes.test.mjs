@@ -39,7 +39,7 @@ function loadCopy(name, { binary, edit = (pkg) => pkg }) {
   for (const file of ["index.js", "migrate.js", "binding.js", "lib"]) cpSync(join(root, file), join(copy, file), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   writeFileSync(join(copy, "package.json"), JSON.stringify(edit(pkg)));
-  const platform = execFileSync(process.execPath, evalArgs(`process.stdout.write(require(${JSON.stringify(join(root, "lib", "native.js"))}).platformName())`), { encoding: "utf8" });
+  const platform = execFileSync(process.execPath, evalArgs(`process.stdout.write(require(${JSON.stringify(join(root, "lib", "platforms.js"))}).hostPlatform())`), { encoding: "utf8" });
   if (binary !== undefined) writeFileSync(join(copy, `fedikv.${platform}.node`), binary);
   const script = `
     try {

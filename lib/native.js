@@ -5,45 +5,13 @@
 // symbol, a missing package), and what to do. The generated message blames
 // an npm bug whatever the cause; this one never does.
 
-const { readFileSync } = require('node:fs')
-const { join } = require('node:path')
+const { hostPlatform, prebuiltPlatforms } = require('./platforms.js')
 
 /** The JavaScript runtime, as a user would name it. */
 function runtimeName() {
   if (typeof globalThis.Deno !== 'undefined') return `Deno ${globalThis.Deno.version?.deno ?? ''}`.trim()
   if (typeof globalThis.Bun !== 'undefined') return `Bun ${globalThis.Bun.version ?? ''}`.trim()
   return `Node.js ${process.version}`
-}
-
-function isMusl() {
-  if (process.platform !== 'linux') return false
-  try {
-    return readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
-  } catch {
-    const header = process.report?.getReport?.()?.header
-    return header ? !header.glibcVersionRuntime : false
-  }
-}
-
-/** This machine in the names of the platform packages (`linux-x64-gnu`). */
-function platformName() {
-  const { platform, arch } = process
-  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
-}
-
-/** The platforms that have a prebuilt binary (package.json's napi.targets). */
-function prebuiltPlatforms() {
-  const { napi } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'))
-  return napi.targets.map((triple) => {
-    const [arch, , os, abi] = triple.split('-')
-    const node = { x86_64: 'x64', aarch64: 'arm64' }[arch] ?? arch
-    if (os === 'linux') return `linux-${node}-${abi === 'musl' ? 'musl' : 'gnu'}`
-    if (os === 'windows') return `win32-${node}-msvc`
-    if (os === 'darwin') return `darwin-${node}`
-    return triple
-  })
 }
 
 /** The messages of an error and of every error in its `cause` chain. */
@@ -59,7 +27,7 @@ function causes(error) {
 const DENO_PERMISSION = /Requires \w+ access|NotCapable/
 
 function loadError(error) {
-  const platform = platformName()
+  const platform = hostPlatform()
   const prebuilt = prebuiltPlatforms()
   // The generated loader chains what each candidate file threw as `cause`;
   // what it threw itself (a permission it lacked) has none.
@@ -97,4 +65,4 @@ try {
   throw loadError(error)
 }
 
-module.exports = { native: binding, platformName, runtimeName }
+module.exports = { native: binding, runtimeName }

@@ -10,7 +10,9 @@
 #   ~/.cache/fedikv/cross/venv ($XDG_CACHE_HOME instead of ~/.cache);
 #   napi's CLI drives them with --cross-compile (-x);
 # - from Debian: qemu-user-static with the arm64 C and C++ runtimes (to run
-#   arm64 Node under qemu), and musl (its loader, to run a musl Bun).
+#   arm64 Node under qemu), musl and musl-tools (its loader and musl-gcc,
+#   for a program that loads the musl addon), and llvm (llvm-readobj and
+#   llvm-nm read the binaries of every format).
 set -euo pipefail
 
 ZIG_VERSION=0.17.0
@@ -50,6 +52,8 @@ command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
 [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || missing+=(libstdc++6-arm64-cross)
 [ -e /lib/ld-musl-x86_64.so.1 ] || missing+=(musl)
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v llvm-readobj >/dev/null || missing+=(llvm)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/cross-tools.sh: install ${missing[*]} (Debian packages) as root" >&2

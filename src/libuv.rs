@@ -9,6 +9,7 @@
 //! this code was written for. Everywhere else [`get`] is `None` and the
 //! operations take the runtime path, with the same results.
 
+use crate::backend::RawSocket;
 use napi::sys;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;
@@ -23,8 +24,14 @@ pub const UV_TIMER: c_int = 13;
 pub const UV_READABLE: c_int = 1;
 pub const UV_WRITABLE: c_int = 2;
 
+/// libuv watches a descriptor on Unix, a `SOCKET` on Windows.
+#[cfg(unix)]
+const POLL_INIT: &str = "uv_poll_init";
+#[cfg(windows)]
+const POLL_INIT: &str = "uv_poll_init_socket";
+
 macro_rules! libuv_functions {
-    ($($field:ident = $symbol:literal: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
+    ($($field:ident = $symbol:expr, fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
         /// The libuv functions the executor calls, as the runtime exports
         /// them (all older than libuv 1.19; Node 20 ships 1.46).
         pub struct Libuv {
@@ -36,7 +43,7 @@ macro_rules! libuv_functions {
             fn find() -> Option<Libuv> {
                 Some(Libuv {
                     $($field: {
-                        let address = lookup(concat!($symbol, "\0"))?;
+                        let address = lookup($symbol)?;
                         // SAFETY: the symbol is libuv's function of this
                         // name, whose C signature is the field's type.
                         unsafe {
@@ -53,29 +60,29 @@ macro_rules! libuv_functions {
 }
 
 libuv_functions! {
-    handle_size = "uv_handle_size": fn(c_int) -> usize;
-    handle_type_name = "uv_handle_type_name": fn(c_int) -> *const c_char;
-    handle_get_type = "uv_handle_get_type": fn(*const Handle) -> c_int;
-    handle_set_data = "uv_handle_set_data": fn(*mut Handle, *mut c_void);
-    handle_get_data = "uv_handle_get_data": fn(*const Handle) -> *mut c_void;
-    close = "uv_close": fn(*mut Handle, Option<extern "C" fn(*mut Handle)>);
-    reference = "uv_ref": fn(*mut Handle);
-    unref = "uv_unref": fn(*mut Handle);
-    poll_init = "uv_poll_init": fn(*mut sys::uv_loop_s, *mut Handle, c_int) -> c_int;
-    poll_start = "uv_poll_start": fn(*mut Handle, c_int, extern "C" fn(*mut Handle, c_int, c_int)) -> c_int;
-    poll_stop = "uv_poll_stop": fn(*mut Handle) -> c_int;
-    timer_init = "uv_timer_init": fn(*mut sys::uv_loop_s, *mut Handle) -> c_int;
-    timer_start = "uv_timer_start": fn(*mut Handle, extern "C" fn(*mut Handle), u64, u64) -> c_int;
-    timer_stop = "uv_timer_stop": fn(*mut Handle) -> c_int;
-    async_init = "uv_async_init": fn(*mut sys::uv_loop_s, *mut Handle, extern "C" fn(*mut Handle)) -> c_int;
-    async_send = "uv_async_send": fn(*mut Handle) -> c_int;
+    handle_size = "uv_handle_size", fn(c_int) -> usize;
+    handle_type_name = "uv_handle_type_name", fn(c_int) -> *const c_char;
+    handle_get_type = "uv_handle_get_type", fn(*const Handle) -> c_int;
+    handle_set_data = "uv_handle_set_data", fn(*mut Handle, *mut c_void);
+    handle_get_data = "uv_handle_get_data", fn(*const Handle) -> *mut c_void;
+    close = "uv_close", fn(*mut Handle, Option<extern "C" fn(*mut Handle)>);
+    reference = "uv_ref", fn(*mut Handle);
+    unref = "uv_unref", fn(*mut Handle);
+    poll_init = POLL_INIT, fn(*mut sys::uv_loop_s, *mut Handle, RawSocket) -> c_int;
+    poll_start = "uv_poll_start", fn(*mut Handle, c_int, extern "C" fn(*mut Handle, c_int, c_int)) -> c_int;
+    poll_stop = "uv_poll_stop", fn(*mut Handle) -> c_int;
+    timer_init = "uv_timer_init", fn(*mut sys::uv_loop_s, *mut Handle) -> c_int;
+    timer_start = "uv_timer_start", fn(*mut Handle, extern "C" fn(*mut Handle), u64, u64) -> c_int;
+    timer_stop = "uv_timer_stop", fn(*mut Handle) -> c_int;
+    async_init = "uv_async_init", fn(*mut sys::uv_loop_s, *mut Handle, extern "C" fn(*mut Handle)) -> c_int;
+    async_send = "uv_async_send", fn(*mut Handle) -> c_int;
 }
 
 /// A symbol of the running program (the runtime's executable and what it
-/// loaded), by its NUL-terminated name.
+/// loaded), by name.
 #[cfg(unix)]
 fn lookup(name: &str) -> Option<*mut c_void> {
-    let name = CStr::from_bytes_with_nul(name.as_bytes()).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
     // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches every object
     // loaded into the process.
     let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };

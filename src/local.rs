@@ -14,14 +14,13 @@
 //!
 //! [`FirstPoll::Local`]: crate::backend::FirstPoll::Local
 
-use crate::backend::LocalIo;
+use crate::backend::{LocalIo, RawSocket};
 use crate::libuv::{self, Handle, Libuv, UV_ASYNC, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
 use napi::bindgen_prelude::{within_runtime_if_available, Either, PromiseRaw, ToNapiValue};
 use napi::sys;
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void, CStr};
 use std::future::Future;
-use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -72,7 +71,7 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 struct Watcher {
     io: Arc<dyn LocalIo>,
     /// The poll handle and the descriptor it watches.
-    poll: Option<(RawFd, *mut Handle, c_int)>,
+    poll: Option<(RawSocket, *mut Handle, c_int)>,
     timer: *mut Handle,
     /// When the timer fires, if it runs.
     due: Option<std::time::Instant>,

@@ -14,11 +14,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { DenoKvStore } from "fedikv";
 import { denokvPath, findDenokv } from "../../scripts/denokv.mjs";
 import { freePort } from "./own-servers.mjs";
+import { unwanted } from "./servers.mjs";
 
 export const ACCESS_TOKEN = "fedikv-test-access-token";
 
 /** The binary, or `{ skip }` with the reason (a throw under CI=true). */
 export function denokvBinary() {
+  const notWanted = unwanted("denokv");
+  if (notWanted !== null) return { skip: notWanted };
   const binary = findDenokv();
   if (binary !== null) return { binary };
   const reason = `the denokv server binary is not at ${denokvPath()}; run \`node scripts/denokv.mjs\` ` +

@@ -13,15 +13,16 @@
 //! `AUTH` and `SELECT` as the URL says), and handed to the thread that asked
 //! for it; only that thread reads, writes or closes it.
 
-use crate::backend::{LocalIo, Watch};
+use crate::backend::{LocalIo, RawSocket, Watch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::response_timeout::{self, Limit};
 use redis::ConnectionAddr;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(unix)]
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
@@ -115,6 +116,7 @@ pub(super) struct Address {
 
 enum To {
     Tcp(String, u16),
+    #[cfg(unix)]
     Unix(PathBuf),
 }
 
@@ -125,6 +127,7 @@ impl Address {
         let info = client.get_connection_info();
         let to = match info.addr() {
             ConnectionAddr::Tcp(host, port) => To::Tcp(host.clone(), *port),
+            #[cfg(unix)]
             ConnectionAddr::Unix(path) => To::Unix(path.clone()),
             _ => return None,
         };
@@ -140,13 +143,22 @@ impl Address {
 
 enum Socket {
     Tcp(TcpStream),
+    #[cfg(unix)]
     Unix(UnixStream),
 }
 
 impl Socket {
-    fn fd(&self) -> RawFd {
+    fn fd(&self) -> RawSocket {
+        #[cfg(unix)]
+        use std::os::fd::AsRawFd as _;
+        #[cfg(windows)]
+        use std::os::windows::io::AsRawSocket as _;
         match self {
+            #[cfg(unix)]
             Socket::Tcp(s) => s.as_raw_fd(),
+            #[cfg(windows)]
+            Socket::Tcp(s) => s.as_raw_socket(),
+            #[cfg(unix)]
             Socket::Unix(s) => s.as_raw_fd(),
         }
     }
@@ -156,6 +168,7 @@ impl Socket {
             Socket::Tcp(s) => s
                 .set_read_timeout(timeout)
                 .and(s.set_write_timeout(timeout)),
+            #[cfg(unix)]
             Socket::Unix(s) => s
                 .set_read_timeout(timeout)
                 .and(s.set_write_timeout(timeout)),
@@ -165,6 +178,7 @@ impl Socket {
     fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s.set_nonblocking(true),
+            #[cfg(unix)]
             Socket::Unix(s) => s.set_nonblocking(true),
         }
     }
@@ -198,6 +212,7 @@ impl Socket {
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
                 Socket::Tcp(stream)
             }
+            #[cfg(unix)]
             To::Unix(path) => Socket::Unix(UnixStream::connect(path).map_err(|e| e.to_string())?),
         };
         let mut handshake: Vec<Vec<u8>> = Vec::new();
@@ -242,6 +257,7 @@ impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Socket::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             Socket::Unix(s) => s.read(buf),
         }
     }
@@ -251,6 +267,7 @@ impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Socket::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             Socket::Unix(s) => s.write(buf),
         }
     }
@@ -554,7 +571,7 @@ impl LocalIo for Pipe {
         }
     }
 
-    fn release(&self, fd: RawFd) {
+    fn release(&self, fd: RawSocket) {
         let mut state = self.state();
         if let Link::Up(conn) = &mut state.link {
             if conn.socket.fd() == fd {
