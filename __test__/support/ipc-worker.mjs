@@ -71,8 +71,12 @@ export async function startWorker(script, args, { name, ops, denoFlags = [] }) {
  * `close()`, answers, and ends the process. Tells the parent it is ready.
  */
 export function serve(ops, close) {
+  // Deno's IPC channel does not keep a process alive: between its parent's
+  // calls (a test waiting out a TTL) the child would exit. Until `close`.
+  const alive = setInterval(() => {}, 60_000);
   process.on("message", async ({ id, op, args }) => {
     if (op === "close") {
+      clearInterval(alive);
       await close();
       process.send({ id, result: null }, () => process.exit(0));
       return;
