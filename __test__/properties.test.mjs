@@ -555,7 +555,9 @@ for (const { name, kind, spec, skip, graceMs = 0 } of specs.filter((s) => only.t
             }
             await sleep(40);
           }
-          await sleep(Math.max(0, 460 - (performance.now() - started)));
+          // Every TTL (at most 401 ms) has run out: counted from the end of
+          // the writes, which under load can come well after `started`.
+          await sleep(Math.max(0, Math.max(started + 460, written + 431) - performance.now()));
           // Where expiry may come late, within the store's grace.
           while (graceMs > 0 && (await listed(kv, home)).length > 0 && performance.now() - started < 500 + graceMs) {
             await sleep(100);
