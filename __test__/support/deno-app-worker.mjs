@@ -69,4 +69,4 @@ const ops = {
   },
 };
 
-serve(ops, () => kv.close());
+serve(ops, () => kv.close(), { KvU64 });

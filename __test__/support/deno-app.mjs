@@ -1,6 +1,6 @@
 // A "Deno app" for the interop tests, in a child process of its own, driven
-// over IPC: on Deno, Deno.openKv() itself; on Node and Bun, @deno/kv 0.14.0
-// (Deno's own client for Node.js).
+// over IPC: on Deno, Deno.openKv() itself; on Node, @deno/kv 0.14.0 (Deno's
+// own client for Node.js); on Bun, Deno.openKv() in a Deno process.
 //
 // A process of its own, as a Deno app would be, and because it must be:
 // Deno and @deno/kv bring their own copy of SQLite (see ipc-worker.mjs). Run in the
@@ -13,8 +13,12 @@ import { startSqliteReader } from "./sqlite.mjs";
 
 const worker = fileURLToPath(new URL("./deno-app-worker.mjs", import.meta.url));
 
+// On Bun, @deno/kv does not run (it needs V8's serialization; Bun's is
+// JavaScriptCore's): the Deno app is Deno itself, in a process of Deno's.
+const onDeno = RUNTIME === "bun";
+
 /** Who the Deno app is on this runtime, for test names. */
-export const DENO_APP = RUNTIME === "deno" ? "Deno.openKv()" : "@deno/kv 0.14.0";
+export const DENO_APP = RUNTIME === "deno" ? "Deno.openKv()" : onDeno ? "Deno.openKv() in Deno 2.9.6" : "@deno/kv 0.14.0";
 
 /**
  * Opens `target` (a Deno KV file or a KV Connect URL) with @deno/kv in a
@@ -25,6 +29,7 @@ export function startDenoApp(target, options = {}) {
   return startWorker(worker, [JSON.stringify([target, options])], {
     name: DENO_APP,
     denoFlags: ["--unstable-kv"],
+    onDeno,
     ops: ["set", "setU64", "get", "list", "delete", "checkAndSet", "increment"],
   });
 }
