@@ -3,8 +3,9 @@
 // this Linux x64 machine can:
 // - linux-arm64-gnu: the conformance kit on memory, SQLite, a Deno KV file
 //   and Redis, on arm64 Node 22 under qemu-user;
-// - linux-x64-musl: loaded (dlopen, every symbol bound) into a program
-//   linked against musl, whose libc is all it needs;
+// - linux-x64-musl: the same kit on Bun's musl build (musl 1.2.5 and a
+//   musl libstdc++ from scripts/cross-tools.sh), and loaded (dlopen, every
+//   symbol bound) into a program linked against musl;
 // - every binary: its format, its architecture, the C library it needs
 //   (glibc, musl, or macOS's and Windows' own) and the napi registration
 //   symbol it exports, read by llvm-readobj and llvm-nm.
@@ -99,6 +100,42 @@ describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user"
       assert.match(child.stdout, new RegExp(`^ok \\d+ - KvStore conformance: ${store.replace(/[()]/g, "\\$&")}$`, "m"), `${store} ran and passed`);
     }
     console.log(`# arm64 under qemu: ${counts("pass")} passed, ${counts("skipped")} skipped`);
+  });
+});
+
+describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: first ? absent("linux-x64-musl") : "run once, from the machine's Node" }, () => {
+  test("memory, SQLite (memory and file), a Deno KV file, and Redis", { timeout: 600_000 }, () => {
+    const run = command(RUNTIMES["bun-musl"], ensureRuntime("bun-musl"));
+    const child = spawnSync(run.file, [...run.args, "test", "--timeout", "600000", "./__test__/stores.test.mjs"], {
+      cwd: root,
+      encoding: "utf8",
+      // The musl addon, whatever this (glibc) machine's ldd says.
+      env: { ...withoutTestContext(), FEDIKV_SERVERS: "redis", NAPI_RS_NATIVE_LIBRARY_PATH: file("linux-x64-musl"), NO_COLOR: "1" },
+      maxBuffer: 256 << 20,
+      timeout: 590_000,
+    });
+    const report = child.stdout + child.stderr;
+    const counts = (name) => Number(report.match(new RegExp(`^ *(\\d+) ${name}$`, "m"))?.[1]);
+    assert.equal(child.status, 0, report.slice(-4000));
+    assert.equal(counts("fail"), 0);
+    for (const store of ["MemoryKvStore", "SqliteKvStore (file)", "DenoKvStore (file)", "RedisKvStore"]) {
+      assert.match(report, new RegExp(`^\\(pass\\) KvStore conformance: ${store.replace(/[()]/g, "\\$&")} > `, "m"), `${store} ran and passed`);
+    }
+    console.log(`# Bun musl: ${counts("pass")} passed, ${counts("skip")} skipped`);
+  });
+
+  test("it is the musl addon that the process maps", () => {
+    const run = command(RUNTIMES["bun-musl"], ensureRuntime("bun-musl"));
+    const script = `
+      const { MemoryKvStore } = require(${JSON.stringify(join(root, "index.js"))});
+      new MemoryKvStore();
+      const maps = require("node:fs").readFileSync("/proc/self/maps", "utf8");
+      console.log(JSON.stringify([...new Set(maps.match(/[^\\s]*fedikv\\.[a-z0-9-]+\\.node/g))]));`;
+    const out = execFileSync(run.file, [...run.args, "-e", script], {
+      encoding: "utf8",
+      env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: file("linux-x64-musl") },
+    });
+    assert.deepEqual(JSON.parse(out.trim()), [file("linux-x64-musl")]);
   });
 });
 

