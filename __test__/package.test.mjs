@@ -16,7 +16,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-pkg-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The platform packages installed besides the host's: those built here (CI builds linux-arm64-gnu). */
+/** The platform packages installed besides the host's: those built here (CI builds both). */
 const OTHERS = ["linux-arm64-gnu", "linux-x64-musl"];
 
 let tarballs;

@@ -1,5 +1,5 @@
 // The binaries of the other platforms, where they were built here
-// (`npm run build:all`; CI builds linux-arm64-gnu), each tested as far as
+// (`npm run build:all`; CI builds linux-arm64-gnu and linux-x64-musl), each tested as far as
 // this Linux x64 machine can:
 // - linux-arm64-gnu: the conformance kit on memory, SQLite, a Deno KV file
 //   and Redis, on arm64 Node 22 under qemu-user;
@@ -10,7 +10,7 @@
 //   (glibc, musl, or macOS's and Windows' own) and the napi registration
 //   symbol it exports, read by llvm-readobj and llvm-nm.
 // A binary that is not there is a skip naming the command that makes it;
-// under CI, linux-arm64-gnu must be there.
+// under CI, those two must be there.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -26,7 +26,7 @@ const dir = mkdtempSync(join(tmpdir(), "fedikv-platforms-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const file = (platform) => join(root, `fedikv.${platform}.node`);
-const IN_CI = ["linux-arm64-gnu"];
+const IN_CI = ["linux-arm64-gnu", "linux-x64-musl"];
 
 /** The skip reason when `platform`'s binary is absent (a failure under CI for those CI builds). */
 function absent(platform) {
