@@ -65,4 +65,4 @@ try {
   throw loadError(error)
 }
 
-module.exports = { native: binding, runtimeName }
+module.exports = { native: binding }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::ThreadId;
 
-/// This thread's libuv: only code that runs once [`ready`] found it (or
+/// The process's libuv: only code that runs once [`ready`] found it (or
 /// on a handle made since) calls it.
 fn uv() -> &'static Libuv {
     libuv::loaded()
