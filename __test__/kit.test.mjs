@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { RUNTIME } from "./support/runtime.mjs";
+import { RUNTIME, withoutTestContext } from "./support/runtime.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -15,9 +15,6 @@ const root = fileURLToPath(new URL("..", import.meta.url));
  * TAP, Deno's and Bun's own lines. Bun's carry no skip's reason.
  */
 function runKit(file) {
-  // Without NODE_TEST_CONTEXT, which node:test sets for its own children and
-  // which would make this child report in its binary protocol instead of TAP.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
   const args = {
     node: ["--test", "--test-reporter=tap", file],
     deno: ["test", "--allow-all", "--no-check", file],
@@ -25,7 +22,7 @@ function runKit(file) {
   }[RUNTIME];
   const { status, stdout, stderr } = spawnSync(process.execPath, args, {
     cwd: root,
-    env: { ...env, NO_COLOR: "1" },
+    env: { ...withoutTestContext(), NO_COLOR: "1" },
     encoding: "utf8",
     timeout: 120_000,
   });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { command, ensureRuntime, RUNTIMES } from "../scripts/runtimes.mjs";
-import { RUNTIME, scriptArgs } from "./support/runtime.mjs";
+import { FIRST_RUN, scriptArgs } from "./support/runtime.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-pkg-"));
@@ -58,9 +58,7 @@ const WHICH = `
   console.log(JSON.stringify({ loaded, failure }));`;
 
 // Once, from the machine's Node: the choice is the loader's, whatever the runtime.
-const once = RUNTIME === "node" && (process.env.FEDIKV_RUNTIME ?? "node") === "node";
-
-describe("the loader chooses the platform package by CPU and C library", { skip: !once && "run once, from the machine's Node" }, () => {
+describe("the loader chooses the platform package by CPU and C library", { skip: !FIRST_RUN && "run once, from the machine's Node" }, () => {
   const which = (command, args = []) => {
     const script = join(app, "which.cjs");
     writeFileSync(script, WHICH);

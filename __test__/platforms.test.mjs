@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { command, ensureRuntime, RUNTIMES } from "../scripts/runtimes.mjs";
-import { RUNTIME } from "./support/runtime.mjs";
+import { FIRST_RUN, withoutTestContext } from "./support/runtime.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-platforms-"));
@@ -43,12 +43,6 @@ function exported(platform) {
   if (platform.startsWith("win32")) return readobj(path, "--coff-exports");
   const flags = platform.startsWith("darwin") ? ["--extern-only"] : ["--dynamic"];
   return execFileSync("llvm-nm", [...flags, "--defined-only", path], { encoding: "utf8", maxBuffer: 64 << 20 });
-}
-
-/** This environment without NODE_TEST_CONTEXT, which would make a child node:test report in its binary protocol. */
-function withoutTestContext() {
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  return env;
 }
 
 /** What each platform's binary must be. */
@@ -77,10 +71,7 @@ describe("each binary: format, architecture, C library, napi registration", () =
   }
 });
 
-// Once per matrix, from the machine's Node (scripts/test-js.mjs names it).
-const first = RUNTIME === "node" && (process.env.FEDIKV_RUNTIME ?? "node") === "node";
-
-describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user", { skip: first ? absent("linux-arm64-gnu") : "run once, from the machine's Node" }, () => {
+describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user", { skip: FIRST_RUN ? absent("linux-arm64-gnu") : "run once, from the machine's Node" }, () => {
   test("memory, SQLite (memory and file), a Deno KV file, and Redis", { timeout: 1_800_000 }, () => {
     const binary = ensureRuntime("node22-arm64");
     const run = command(RUNTIMES["node22-arm64"], binary);
@@ -103,7 +94,7 @@ describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user"
   });
 });
 
-describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: first ? absent("linux-x64-musl") : "run once, from the machine's Node" }, () => {
+describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: FIRST_RUN ? absent("linux-x64-musl") : "run once, from the machine's Node" }, () => {
   test("memory, SQLite (memory and file), a Deno KV file, and Redis", { timeout: 600_000 }, () => {
     const run = command(RUNTIMES["bun-musl"], ensureRuntime("bun-musl"));
     const child = spawnSync(run.file, [...run.args, "test", "--timeout", "600000", "./__test__/stores.test.mjs"], {

@@ -5,14 +5,7 @@
 // symbol, a missing package), and what to do. The generated message blames
 // an npm bug whatever the cause; this one never does.
 
-const { hostPlatform, prebuiltPlatforms } = require('./platforms.js')
-
-/** The JavaScript runtime, as a user would name it. */
-function runtimeName() {
-  if (typeof globalThis.Deno !== 'undefined') return `Deno ${globalThis.Deno.version?.deno ?? ''}`.trim()
-  if (typeof globalThis.Bun !== 'undefined') return `Bun ${globalThis.Bun.version ?? ''}`.trim()
-  return `Node.js ${process.version}`
-}
+const { hostPlatform, prebuiltPlatforms, runtimeName } = require('./platforms.js')
 
 /** The messages of an error and of every error in its `cause` chain. */
 function causes(error) {

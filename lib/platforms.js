@@ -1,7 +1,8 @@
 'use strict'
 // Platform names as the platform packages spell them (fedikv-linux-x64-gnu,
 // fedikv-darwin-arm64, fedikv-win32-x64-msvc): this machine's, and those
-// of package.json's napi.targets, the platforms with a prebuilt binary.
+// of package.json's napi.targets, the platforms with a prebuilt binary;
+// and the JavaScript runtime's name.
 
 const { readFileSync } = require('node:fs')
 const { join } = require('node:path')
@@ -40,4 +41,11 @@ function prebuiltPlatforms() {
   return napi.targets.map(platformOf)
 }
 
-module.exports = { hostPlatform, platformOf, prebuiltPlatforms }
+/** The JavaScript runtime, as a user would name it. */
+function runtimeName() {
+  if (typeof globalThis.Deno !== 'undefined') return `Deno ${globalThis.Deno.version?.deno ?? ''}`.trim()
+  if (typeof globalThis.Bun !== 'undefined') return `Bun ${globalThis.Bun.version ?? ''}`.trim()
+  return `Node.js ${process.version}`
+}
+
+module.exports = { hostPlatform, platformOf, prebuiltPlatforms, runtimeName }

@@ -7,6 +7,7 @@
 // test's process, @deno/kv's checked increments and fedikv's cas lost
 // updates on a shared file (68 of 80 once); across processes they cannot.
 import { fileURLToPath } from "node:url";
+import { RUNTIMES } from "../../scripts/runtimes.mjs";
 import { startWorker } from "./ipc-worker.mjs";
 import { RUNTIME } from "./runtime.mjs";
 import { startSqliteReader } from "./sqlite.mjs";
@@ -18,11 +19,15 @@ const worker = fileURLToPath(new URL("./deno-app-worker.mjs", import.meta.url));
 const onDeno = RUNTIME === "bun";
 
 /** Who the Deno app is on this runtime, for test names. */
-export const DENO_APP = RUNTIME === "deno" ? "Deno.openKv()" : onDeno ? "Deno.openKv() in Deno 2.9.6" : "@deno/kv 0.14.0";
+export const DENO_APP = RUNTIME === "deno"
+  ? "Deno.openKv()"
+  : onDeno
+  ? `Deno.openKv() in Deno ${RUNTIMES.deno.version}`
+  : "@deno/kv 0.14.0";
 
 /**
- * Opens `target` (a Deno KV file or a KV Connect URL) with @deno/kv in a
- * child process. Resolves to an object whose methods (set, setU64, get,
+ * Opens `target` (a Deno KV file or a KV Connect URL) with the Deno app
+ * (DENO_APP) in a child process. Resolves to an object whose methods (set, setU64, get,
  * list, delete, checkAndSet, increment, close) run there; see the worker.
  */
 export function startDenoApp(target, options = {}) {

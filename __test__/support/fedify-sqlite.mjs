@@ -1,5 +1,5 @@
 // Fedify's SQLite store, for the tests that read and write its layout:
-// the real @fedify/sqlite 1.8.7 wherever it runs (on node:sqlite on Node
+// the real @fedify/sqlite wherever it runs (on node:sqlite on Node
 // 22+ and Deno, on bun:sqlite on Bun), and on Node 20, which has no
 // node:sqlite for it, FedifySqliteLayout: its storage re-typed on
 // better-sqlite3 (the same table, the same SQL shapes: JSON.stringify(key)
@@ -47,26 +47,8 @@ export const FEDIFY_SQLITE = FedifySqliteKvStore === null
 export function openFedifySqlite(path, { busyTimeoutMs = 0 } = {}) {
   if (FedifySqliteKvStore === null) return new FedifySqliteLayout(path, "fedify_kv", { timeout: busyTimeoutMs });
   const db = openDatabase(path, busyTimeoutMs);
-  const store = new FedifySqliteKvStore(db);
-  return {
-    db,
-    get: (key) => store.get(key),
-    set: (key, value, options) => store.set(key, value, options),
-    delete: (key) => store.delete(key),
-    cas: (key, expected, value, options) => store.cas(key, expected, value, options),
-    // @fedify/sqlite 1.8.7 has no list() (Fedify 2's KvStore made it
-    // optional): its live rows, read through the same database.
-    list: (prefix) => (typeof store.list === "function" ? store.list(prefix) : liveRows(db, prefix)),
-    close: () => db.close(),
-  };
-}
-
-async function* liveRows(db, prefix = []) {
-  const rows = db.prepare("SELECT key, value FROM fedify_kv WHERE expires IS NULL OR expires > ? ORDER BY key").all(Date.now());
-  for (const row of rows) {
-    const key = JSON.parse(row.key);
-    if (prefix.every((part, i) => key[i] === part)) yield { key, value: JSON.parse(row.value) };
-  }
+  // Its `db` is the database it was given; it has no close() of its own.
+  return Object.assign(new FedifySqliteKvStore(db), { close: () => db.close() });
 }
 
 export class FedifySqliteLayout {
