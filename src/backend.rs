@@ -8,76 +8,6 @@ use crate::key::Key;
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 
-/// Where the binding polls an operation first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FirstPoll {
-    /// On the caller's (the JS) thread, always: the backend often answers
-    /// at once (memory, SQLite), with no promise and no thread hop.
-    Caller,
-    /// On the caller's thread when none of the store's operations is in
-    /// flight, else on the runtime. The first poll writes the request to
-    /// the socket (PostgreSQL, MySQL): alone, that saves a thread wake-up;
-    /// under load the JS thread is what runs out (measured in the README's
-    /// design notes), and the runtime's threads should write instead.
-    CallerWhenIdle,
-    /// On the runtime, always: the first poll would only hand the request
-    /// to a task of the backend's own (Redis's multiplexed connection),
-    /// waking it from the JS thread, one thread wake-up more per call.
-    Runtime,
-    /// On the caller's thread, and there to the end: the backend's socket is
-    /// watched by the caller's event loop ([`KvBackend::local_io`]), so the
-    /// answer is read, and the promise settled, on the JS thread with no
-    /// thread hop. Whatever else the operation waits for (the runtime's
-    /// connections) wakes it there too.
-    Local,
-}
-
-/// A socket as the caller's event loop would watch it: a file descriptor
-/// on Unix, a `SOCKET` on Windows (where no event loop drives one: see
-/// `libuv.rs`, which finds Node's libuv on Unix only).
-#[cfg(unix)]
-pub type RawSocket = std::os::fd::RawFd;
-#[cfg(windows)]
-pub type RawSocket = std::os::windows::io::RawSocket;
-
-/// What the caller's event loop should watch for a backend whose
-/// operations stay on the caller's thread ([`FirstPoll::Local`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Watch {
-    /// The socket; it stays open until [`LocalIo::release`].
-    pub fd: RawSocket,
-    /// Whether there is something left to write.
-    pub write: bool,
-    /// Whether answers are awaited (the event loop must not exit).
-    pub busy: bool,
-    /// How long until the oldest awaited answer is overdue
-    /// ([`LocalIo::expire`]).
-    pub deadline: Option<std::time::Duration>,
-    /// The socket is no longer used: stop watching it and call
-    /// [`LocalIo::release`].
-    pub done: bool,
-}
-
-/// A socket the caller's event loop drives. Every method but `close` is
-/// called on the thread that owns the event loop; each may complete the
-/// backend's futures (which then wake on that thread).
-pub trait LocalIo: Send + Sync {
-    /// What to watch now; `None` when there is no socket.
-    fn watch(&self) -> Option<Watch>;
-    /// The socket can be read or written (or has failed; the next read or
-    /// write says how). The event loop also calls `ready(false, true)`
-    /// after the operations it woke have run, so that what they sent
-    /// meanwhile may wait for it and go out in one write.
-    fn ready(&self, readable: bool, writable: bool);
-    /// Called when a [`Watch::deadline`] passed: fails what is overdue.
-    fn expire(&self);
-    /// The event loop no longer watches `fd`: it may be closed.
-    fn release(&self, fd: RawSocket);
-    /// No new operations; the socket is let go once the awaited answers are
-    /// in. Any thread.
-    fn close(&self);
-}
-
 /// One entry of a listing: the key and its value as JSON text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -140,18 +70,6 @@ pub trait KvBackend: Send + Sync + 'static {
     /// call it themselves when needed; the default does nothing.
     async fn initialize(&self) -> Result<()> {
         Ok(())
-    }
-
-    /// Where an operation's first poll runs; see [`FirstPoll`]. Asked on the
-    /// caller's thread before each operation.
-    fn first_poll(&self) -> FirstPoll {
-        FirstPoll::Caller
-    }
-
-    /// The socket the caller's event loop drives, for a backend whose
-    /// `first_poll` may say [`FirstPoll::Local`].
-    fn local_io(&self) -> Option<std::sync::Arc<dyn LocalIo>> {
-        None
     }
 
     /// The live value of `key`, or `None` when absent or expired.

@@ -6,22 +6,19 @@
 //! with V8's own `JSON.stringify` (exactly the copy the contract promises)
 //! and builds `list()` as an async generator over `listPage`.
 
-use crate::backend::{Expiry, FirstPoll, Page};
+use crate::backend::{Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind};
+use crate::exec::{Answer, Schedule};
 use crate::key::{parse_prefix, Key};
 use crate::memory::MemoryBackend;
 use crate::sqlite::{SqliteBackend, SqliteConfig};
 use crate::store::Store;
 use crate::ttl::Ttl;
-use futures_util::FutureExt;
-use napi::bindgen_prelude::within_runtime_if_available;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 /// Errors cross as `[CODE] message`; `index.js` turns them into `TypeError`,
 /// `RangeError` or `Error` with `code` set (napi cannot reject a promise
@@ -31,80 +28,6 @@ fn to_js(e: Error) -> napi::Error {
         Status::GenericFailure,
         format!("[{}] {}", e.kind.code(), e.message),
     )
-}
-
-/// What a native call returns: the result itself when the store had it at
-/// once (memory, or SQLite when nothing had to wait), else a promise.
-type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
-
-impl NativeStore {
-    /// Runs a store call: polls it once here, on the JS thread (inside the
-    /// tokio runtime's context), when its backend's [`FirstPoll`] says so;
-    /// if it finished, returns (or throws) its result with no promise and
-    /// no thread hop; if it must wait, hands it to napi's tokio runtime and
-    /// returns a promise. `index.js` awaits either the same way.
-    fn run<'e, T, F>(&self, env: &'e Env, fut: F) -> napi::Result<Answer<'e, T>>
-    where
-        T: ToNapiValue + Send + 'static,
-        F: Future<Output = crate::error::Result<T>> + Send + 'static,
-    {
-        let mut fut = Box::pin(AssertUnwindSafe(fut).catch_unwind());
-        let policy = self.store.first_poll();
-        if policy == FirstPoll::Local && crate::local::ready(env.raw()) {
-            if let Some(io) = self.store.local_io() {
-                return crate::local::run(env, &io, fut, settle::<T>);
-            }
-        }
-        let here = match policy {
-            FirstPoll::Caller => true,
-            FirstPoll::CallerWhenIdle => self.in_flight.load(Ordering::Relaxed) == 0,
-            FirstPoll::Runtime | FirstPoll::Local => false,
-        };
-        if here {
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(result) = within_runtime_if_available(|| fut.as_mut().poll(&mut cx))
-            {
-                return settle(result).map(Either::A);
-            }
-        }
-        // Counted only where the count decides something.
-        let in_flight =
-            (policy == FirstPoll::CallerWhenIdle).then(|| InFlight::new(&self.in_flight));
-        env.spawn_future(async move {
-            let result = fut.await;
-            drop(in_flight);
-            settle(result)
-        })
-        .map(Either::B)
-    }
-}
-
-impl Drop for NativeStore {
-    /// A store dropped without `close()` lets go of the socket its event
-    /// loop watches (once its awaited answers are in).
-    fn drop(&mut self) {
-        if let Some(io) = self.store.local_io() {
-            io.close();
-            crate::local::sync(&io);
-        }
-    }
-}
-
-/// Counts one operation handed to the runtime until it settles (or is
-/// dropped).
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn new(count: &Arc<AtomicUsize>) -> InFlight {
-        count.fetch_add(1, Ordering::Relaxed);
-        InFlight(count.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 fn settle<T>(result: std::thread::Result<crate::error::Result<T>>) -> napi::Result<T> {
@@ -248,19 +171,64 @@ fn optional_millis(name: &str, ms: f64) -> napi::Result<Option<std::time::Durati
     }
 }
 
-fn native(backend: impl crate::backend::KvBackend) -> NativeStore {
+fn native<B: KvBackend + Schedule>(backend: B) -> NativeStore {
+    let backend = Arc::new(backend);
     NativeStore {
-        store: Arc::new(Store::new(backend)),
+        store: Arc::new(Store::shared(backend.clone())),
+        schedule: backend,
         in_flight: Arc::default(),
     }
 }
+
+// How each backend's operations run (see `crate::exec`). Memory and SQLite
+// often answer at once, and a Deno KV file is SQLite: first poll here.
+impl Schedule for MemoryBackend {}
+impl Schedule for SqliteBackend {}
+#[cfg(feature = "denokv")]
+impl Schedule for crate::denokv::DenoKvBackend {}
+// The first poll writes the request to the socket: here when the store is
+// idle, on the runtime's threads under load (the JS thread is what runs out).
+#[cfg(feature = "postgres")]
+impl Schedule for crate::postgres::PostgresBackend {
+    fn first_poll(&self) -> crate::exec::FirstPoll {
+        crate::exec::FirstPoll::CallerWhenIdle
+    }
+}
+#[cfg(feature = "mysql")]
+impl Schedule for crate::mysql::MysqlBackend {
+    fn first_poll(&self) -> crate::exec::FirstPoll {
+        crate::exec::FirstPoll::CallerWhenIdle
+    }
+}
+// Redis's is in `crate::redis` (its event-loop connection).
 
 /// A store of any backend, driven with JSON text. Internal to fedikv.
 #[napi]
 pub struct NativeStore {
     store: Arc<Store>,
+    /// How its operations run: its backend.
+    schedule: Arc<dyn Schedule>,
     /// Operations handed to the runtime and not settled yet.
     in_flight: Arc<AtomicUsize>,
+}
+
+impl NativeStore {
+    /// Runs one store call (see [`crate::exec::run`]).
+    fn run<'e, T, F>(&self, env: &'e Env, fut: F) -> napi::Result<Answer<'e, T>>
+    where
+        T: ToNapiValue + Send + 'static,
+        F: Future<Output = crate::error::Result<T>> + Send + 'static,
+    {
+        crate::exec::run(env, &*self.schedule, &self.in_flight, fut, settle::<T>)
+    }
+}
+
+impl Drop for NativeStore {
+    /// A store dropped without `close()` lets go of the socket its event
+    /// loop watches (once its awaited answers are in).
+    fn drop(&mut self) {
+        crate::exec::release(&*self.schedule);
+    }
 }
 
 #[napi]
@@ -421,7 +389,7 @@ impl NativeStore {
             cert: options.tls_cert,
             key: options.tls_key,
         };
-        config.event_loop_connection = crate::libuv::get(env.raw()).is_some();
+        config.event_loop_connection = crate::exec::libuv::get(env.raw()).is_some();
         Ok(native(RedisBackend::new(config).map_err(to_js)?))
     }
 }

@@ -1,11 +1,13 @@
 #![deny(clippy::all)]
 //! fedikv: key–value stores for Fedify, as a Node.js addon.
 //!
-//! The shape: [`backend::KvBackend`] is the one trait; [`memory`] and
-//! [`sqlite`] implement it; [`store::Store`] adds what every store shares;
-//! `binding` is the thin napi layer that JavaScript sees, and `local` runs
-//! the operations that stay on the JS thread (a backend's socket driven by
-//! Node's event loop, [`backend::LocalIo`]).
+//! The shape: [`backend::KvBackend`] is the one trait, the storage
+//! contract; each backend is a module that implements it ([`memory`],
+//! [`sqlite`], `redis`, `postgres`, `mysql`, `denokv`); [`store::Store`]
+//! adds what every store shares; `exec` is how operations run (where
+//! they are first polled, and the executor on Node's event loop for a
+//! backend whose socket the JS thread drives); `binding` is the thin napi
+//! layer that JavaScript sees.
 
 pub mod backend;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -41,11 +43,9 @@ pub mod store;
 pub mod ttl;
 
 mod binding;
-// Only the binding's calls reach them; test builds register no napi functions.
+// Only the binding's calls reach it; test builds register no napi functions.
 #[cfg_attr(test, allow(dead_code))]
-mod libuv;
-#[cfg_attr(test, allow(dead_code))]
-mod local;
+mod exec;
 // Only napi calls these; test builds register no napi functions.
 #[cfg_attr(test, allow(dead_code))]
 mod boundary_probe;

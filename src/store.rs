@@ -1,7 +1,7 @@
 //! What every store does the same whatever its backend: the closed state,
 //! `set` of nothing as a delete, argument checks that need no backend.
 
-use crate::backend::{Expiry, FirstPoll, KvBackend, LocalIo, Page};
+use crate::backend::{Expiry, KvBackend, Page};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::key::Key;
@@ -21,24 +21,20 @@ pub struct Store {
 
 impl Store {
     pub fn new(backend: impl KvBackend) -> Store {
+        Store::shared(Arc::new(backend))
+    }
+
+    /// A store of a backend that is also used elsewhere (the binding asks
+    /// it how to run, [`crate::exec::Schedule`]).
+    pub fn shared(backend: Arc<dyn KvBackend>) -> Store {
         Store {
-            backend: Arc::new(backend),
+            backend,
             closed: AtomicBool::new(false),
         }
     }
 
     pub fn name(&self) -> &'static str {
         self.backend.name()
-    }
-
-    /// See [`KvBackend::first_poll`].
-    pub fn first_poll(&self) -> FirstPoll {
-        self.backend.first_poll()
-    }
-
-    /// See [`KvBackend::local_io`].
-    pub fn local_io(&self) -> Option<Arc<dyn LocalIo>> {
-        self.backend.local_io()
     }
 
     fn open(&self) -> Result<&dyn KvBackend> {

@@ -16,7 +16,7 @@ mod sql;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
@@ -540,10 +540,6 @@ async fn backoff(attempt: u32) {
 
 #[async_trait]
 impl KvBackend for MysqlBackend {
-    fn first_poll(&self) -> FirstPoll {
-        FirstPoll::CallerWhenIdle
-    }
-
     fn name(&self) -> &'static str {
         "MySQL"
     }

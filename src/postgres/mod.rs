@@ -22,7 +22,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{Entry, Expiry, FirstPoll, KvBackend, Page};
+use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::batch::{self, Batch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
@@ -539,10 +539,6 @@ fn entry(key: RawKey, value: String) -> Option<Entry> {
 
 #[async_trait]
 impl KvBackend for PostgresBackend {
-    fn first_poll(&self) -> FirstPoll {
-        FirstPoll::CallerWhenIdle
-    }
-
     fn name(&self) -> &'static str {
         "PostgreSQL"
     }

@@ -13,8 +13,8 @@
 //! `AUTH` and `SELECT` as the URL says), and handed to the thread that asked
 //! for it; only that thread reads, writes or closes it.
 
-use crate::backend::{LocalIo, RawSocket, Watch};
 use crate::error::{Error, ErrorKind, Result};
+use crate::exec::{LocalIo, RawSocket, Watch};
 use crate::response_timeout::{self, Limit};
 use redis::ConnectionAddr;
 use std::collections::VecDeque;

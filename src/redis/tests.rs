@@ -91,7 +91,7 @@ async fn wait_for_pipe(pipe: &Arc<Pipe>) {
     }
 }
 
-/// What `src/local.rs` does with Node's event loop, done with tokio's
+/// What `src/exec/event_loop.rs` does with Node's event loop, done with tokio's
 /// `AsyncFd`: watches the pipe's socket and says when it is ready, overdue
 /// or to be let go.
 async fn drive(io: Arc<dyn LocalIo>) {

@@ -9,7 +9,7 @@
 //! this code was written for. Everywhere else [`get`] is `None` and the
 //! operations take the runtime path, with the same results.
 
-use crate::backend::RawSocket;
+use super::RawSocket;
 use napi::sys;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! Operations kept on the JS thread ([`FirstPoll::Local`]): their futures
 //! are polled here, the sockets they wait on are watched by Node's own
 //! event loop (libuv, whose functions Node exports to addons and
-//! [`crate::libuv`] finds at run time, on Node only), and their
+//! [`super::libuv`] finds at run time, on Node only), and their
 //! promises are settled here — no thread hop between the call, the socket
 //! and the answer.
 //!
@@ -12,10 +12,10 @@
 //! runtime), through a `uv_async_t`. Settling runs in a callback scope, so
 //! the promise's reactions run before libuv goes on, as for any Node I/O.
 //!
-//! [`FirstPoll::Local`]: crate::backend::FirstPoll::Local
+//! [`FirstPoll::Local`]: super::FirstPoll::Local
 
-use crate::backend::{LocalIo, RawSocket};
-use crate::libuv::{self, Handle, Libuv, UV_ASYNC, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
+use super::libuv::{self, Handle, Libuv, UV_ASYNC, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
+use super::{LocalIo, RawSocket};
 use napi::bindgen_prelude::{within_runtime_if_available, Either, PromiseRaw, ToNapiValue};
 use napi::sys;
 use std::cell::RefCell;
