@@ -1,10 +1,12 @@
 #![deny(clippy::all)]
 //! fedikv: key–value stores for Fedify, as a Node.js addon.
 //!
-//! The shape: [`backend::KvBackend`] is the one trait; [`memory`] and
-//! [`sqlite`] implement it; [`store::Store`] adds what every store shares;
-//! `binding` is the thin napi layer that JavaScript sees, and `local` runs
-//! the operations that stay on the JS thread (a backend's socket driven by
+//! The shape: [`backend::KvBackend`] is the one trait; six backends implement
+//! it, one module each ([`memory`], [`sqlite`], and behind their Cargo
+//! features `redis`, `postgres`, `mysql` and `denokv`); [`store::Store`]
+//! adds what every store shares; `binding` is the thin napi layer that
+//! JavaScript sees, and the execution code (`local`, `libuv`) runs the
+//! operations that stay on the JS thread (a backend's socket driven by
 //! Node's event loop, [`backend::LocalIo`]).
 
 pub mod backend;
