@@ -14,10 +14,10 @@
 //! otherwise, as a third argument:
 //! `suite!(make(), conformance::as_is, Capabilities { prompt_expiry:
 //! Capability::Lacks("why"), ..Capabilities::ALL })`. A test that needs
-//! what the backend lacks still runs, and only prints
-//! `skipped: <test> on <module>: <why>` to stderr; so a test added to the
-//! list runs everywhere, and a gap is declared once, with its reason, by
-//! the backend that has it.
+//! what the backend lacks is still generated for it, and passes after only
+//! printing `skipped: <test> on <module>: <why>` to stderr (before building
+//! a backend). So a test added to the list runs everywhere, and a gap is
+//! declared once, with its reason, by the backend that has it.
 
 use crate::backend::{Entry, Expiry, KvBackend};
 use crate::key::Key;
@@ -55,8 +55,9 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let capabilities: $crate::conformance::Capabilities = $capabilities;
-                if let Some(why) = capabilities.first_lack(&[$($(|c| c.$need),+)?]) {
-                    $crate::conformance::report_skipped(stringify!($name), module_path!(), why);
+                let lacking = capabilities.lacking(&[$($(|c| c.$need),+)?]);
+                if !lacking.is_empty() {
+                    $crate::conformance::report_skipped(stringify!($name), module_path!(), &lacking);
                     return;
                 }
                 let backend = std::sync::Arc::new($make);
@@ -86,12 +87,15 @@ impl Capabilities {
         list_expiry: Capability::Has,
     };
 
-    /// Why the first of `needs` (each a field of these) is lacking, if one is.
-    pub fn first_lack(&self, needs: &[fn(&Capabilities) -> Capability]) -> Option<&'static str> {
-        needs.iter().find_map(|need| match need(self) {
-            Capability::Has => None,
-            Capability::Lacks(why) => Some(why),
-        })
+    /// Why each of `needs` (each a field of these) that is lacking is.
+    pub fn lacking(&self, needs: &[fn(&Capabilities) -> Capability]) -> Vec<&'static str> {
+        needs
+            .iter()
+            .filter_map(|need| match need(self) {
+                Capability::Has => None,
+                Capability::Lacks(why) => Some(why),
+            })
+            .collect()
     }
 }
 
@@ -110,9 +114,9 @@ pub enum Capability {
 
 /// A test's line for one it skips: its name, the backend's test module
 /// (`module_path!()` at the suite's call), and why.
-pub fn report_skipped(test: &str, module: &str, why: &str) {
+pub fn report_skipped(test: &str, module: &str, why: &[&str]) {
     let backend = module.split_once("::").map_or(module, |(_, rest)| rest);
-    eprintln!("skipped: {test} on {backend}: {why}");
+    eprintln!("skipped: {test} on {backend}: {}", why.join("; "));
 }
 
 /// Runs a test as it is; a backend may need more around it (Redis's
