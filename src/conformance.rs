@@ -1,10 +1,23 @@
 //! The contract of [`KvBackend`], as tests every backend runs.
+//!
 //! A backend's test module calls `conformance::suite!(make_backend())`, where
 //! the expression builds a fresh, empty backend each time it is evaluated
 //! (its own table or key prefix for a server). After each test the suite
 //! calls `drop_storage()` so that server tables and keys do not pile up.
 //! A backend whose server is unreachable can make the expression `return`
 //! (see `test_support::server_url`), which skips the test.
+//!
+//! The macro holds the one list of tests, and every backend gets every
+//! test. A test that needs more than the common contract names what it
+//! needs there (`ttl_expires needs(prompt_expiry)`), one of the fields of
+//! [`Capabilities`]. A backend has all of them unless its call says
+//! otherwise, as a third argument:
+//! `suite!(make(), conformance::as_is, Capabilities { prompt_expiry:
+//! Capability::Lacks("why"), ..Capabilities::ALL })`. A test that needs
+//! what the backend lacks is still generated for it, and passes after only
+//! printing `skipped: <test> on <module>: <why>` to stderr (before building
+//! a backend). So a test added to the list runs everywhere, and a gap is
+//! declared once, with its reason, by the backend that has it.
 
 use crate::backend::{Entry, Expiry, KvBackend};
 use crate::key::Key;
@@ -19,15 +32,34 @@ macro_rules! suite {
     };
     // `$around(backend, test)` runs each test (see `as_is`).
     ($make:expr, $around:path) => {
-        $crate::conformance::suite!(@tests $make, $around;
-            get_set_delete, set_replaces_value_and_expiry, ttl_expires,
-            cas_semantics, cas_is_atomic, list_prefix_is_exact,
-            list_pages_visit_each_entry_once, list_skips_expired, list_reads_expiry);
+        $crate::conformance::suite!($make, $around, $crate::conformance::Capabilities::ALL);
     };
-    (@tests $make:expr, $around:path; $($name:ident),*) => {
+    // `$capabilities`: what the backend has ([`Capabilities`]).
+    ($make:expr, $around:path, $capabilities:expr) => {
+        $crate::conformance::suite!(@tests $make, $around, $capabilities;
+            get_set_delete,
+            set_replaces_value_and_expiry,
+            ttl_expires needs(prompt_expiry),
+            cas_semantics,
+            cas_treats_expired_as_absent needs(prompt_expiry),
+            cas_is_atomic,
+            list_prefix_is_exact,
+            list_pages_visit_each_entry_once,
+            list_skips_expired needs(prompt_expiry),
+            list_reads_expiry needs(prompt_expiry, list_expiry),
+            list_leaves_expiry_unread);
+    };
+    (@tests $make:expr, $around:path, $capabilities:expr;
+        $($name:ident $(needs($($need:ident),+))?),*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
+                let capabilities: $crate::conformance::Capabilities = $capabilities;
+                let lacking = capabilities.lacking(&[$($(|c| c.$need),+)?]);
+                if !lacking.is_empty() {
+                    $crate::conformance::report_skipped(stringify!($name), module_path!(), &lacking);
+                    return;
+                }
                 let backend = std::sync::Arc::new($make);
                 $around(backend.clone(), $crate::conformance::$name(backend.clone())).await;
                 let _ = $crate::backend::KvBackend::drop_storage(&*backend).await;
@@ -36,6 +68,56 @@ macro_rules! suite {
     };
 }
 pub(crate) use suite;
+
+/// What a backend does beyond what every backend must; each field names
+/// something some test of the suite needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    /// An entry is gone for `get`, `cas` and `list` as soon as its TTL runs
+    /// out (the tests look within about 100 ms of it).
+    pub prompt_expiry: Capability,
+    /// `list_page` with [`Expiry::Read`] gives each entry's expiry instant.
+    pub list_expiry: Capability,
+}
+
+impl Capabilities {
+    /// Everything: what a backend has unless its tests say otherwise.
+    pub const ALL: Capabilities = Capabilities {
+        prompt_expiry: Capability::Has,
+        list_expiry: Capability::Has,
+    };
+
+    /// Why each of `needs` (each a field of these) that is lacking is.
+    pub fn lacking(&self, needs: &[fn(&Capabilities) -> Capability]) -> Vec<&'static str> {
+        needs
+            .iter()
+            .filter_map(|need| match need(self) {
+                Capability::Has => None,
+                Capability::Lacks(why) => Some(why),
+            })
+            .collect()
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Capability {
+    Has,
+    /// Lacking it, with why (printed by each test that needs it).
+    Lacks(&'static str),
+}
+
+/// A test's line for one it skips: its name, the backend's test module
+/// (`module_path!()` at the suite's call), and why.
+pub fn report_skipped(test: &str, module: &str, why: &[&str]) {
+    let backend = module.split_once("::").map_or(module, |(_, rest)| rest);
+    eprintln!("skipped: {test} on {backend}: {}", why.join("; "));
+}
 
 /// Runs a test as it is; a backend may need more around it (Redis's
 /// pipe runs the suite with its socket driven on the test's thread).
@@ -142,7 +224,11 @@ pub async fn cas_semantics<B: KvBackend>(b: Arc<B>) {
     // None deletes.
     assert!(b.cas(&k, Some("3"), None, None).await.unwrap());
     assert_eq!(b.get(&k).await.unwrap(), None);
-    // An expired value counts as absent.
+}
+
+/// An expired value counts as absent, and `cas` sets a TTL.
+pub async fn cas_treats_expired_as_absent<B: KvBackend>(b: Arc<B>) {
+    let k = key(&["cas"]);
     b.set(&k, "4".into(), ms(50.0)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(!b.cas(&k, Some("4"), Some("5".into()), None).await.unwrap());
@@ -308,4 +394,32 @@ pub async fn list_reads_expiry<B: KvBackend>(b: Arc<B>) {
     let plain = list_all(&*b, &["x"], 1000).await;
     assert_eq!(plain.len(), 4);
     assert!(plain.iter().all(|e| e.expires_at.is_none()));
+}
+
+/// A listing that does not read expiry leaves it `None`, for entries with
+/// a TTL too ([`list_reads_expiry`] without what needs prompt expiry or
+/// expiry in listings).
+pub async fn list_leaves_expiry_unread<B: KvBackend>(b: Arc<B>) {
+    b.set(&key(&["x", "forever"]), "1".into(), None)
+        .await
+        .unwrap();
+    b.set(&key(&["x", "minute"]), "2".into(), ms(60_000.0))
+        .await
+        .unwrap();
+    b.set(&key(&["x", "hour"]), "3".into(), ms(3_600_000.5))
+        .await
+        .unwrap();
+    let mut plain = list_all(&*b, &["x"], 2).await;
+    plain.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        plain
+            .iter()
+            .map(|e| (e.key[1].as_str(), e.value.as_str(), e.expires_at))
+            .collect::<Vec<_>>(),
+        [
+            ("forever", "1", None),
+            ("hour", "3", None),
+            ("minute", "2", None)
+        ]
+    );
 }
