@@ -35,6 +35,8 @@ pub mod redis;
 mod response_timeout;
 #[cfg(any(feature = "redis", feature = "mysql", feature = "denokv"))]
 mod retry;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
 mod sql_names;
 pub mod sqlite;
 pub mod store;
