@@ -8,7 +8,8 @@
 //! Node's event loop, [`backend::LocalIo`]).
 
 pub mod backend;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+// Only PostgreSQL batches its reads so far.
+#[cfg(feature = "postgres")]
 mod batch;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod certificate_files;

@@ -23,6 +23,7 @@ use crate::key::{json_prefix_range, Key};
 use crate::redact::mask_password;
 use crate::response_timeout::Timeouts;
 use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
+pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{code, error_number, mysql_error};
@@ -42,11 +43,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const DEFAULT_TABLE: &str = "fedify_kv";
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longer than Redis's 5 s: a statement may rightly wait for row locks
-/// held by other writers, or for DDL.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The width of the `key` column in characters (`VARCHAR(768)` in Fedify's
 /// layout, the most InnoDB can index in utf8mb4). The key's JSON text must fit.
@@ -60,13 +56,13 @@ const MAX_TABLE_NAME: usize = 50;
 /// [`PURGE_LIMIT`] rows through the `expires` index: the work follows the
 /// number of expired rows, never the size of the table (so a slow purge
 /// needs no slowdown).
-const PURGE_INTERVAL_MS: u64 = 5_000;
+const PURGE_INTERVAL_MS: i64 = 5_000;
 /// After a full batch (more rows are waiting), the next purge comes sooner.
-const PURGE_AGAIN_MS: u64 = 1_000;
+const PURGE_AGAIN_MS: i64 = 1_000;
 const PURGE_LIMIT: u32 = 1_000;
 static PURGE: PurgePolicy = PurgePolicy {
-    interval: Duration::from_millis(PURGE_INTERVAL_MS),
-    after_full_batch: Duration::from_millis(PURGE_AGAIN_MS),
+    interval: Duration::from_millis(PURGE_INTERVAL_MS as u64),
+    after_full_batch: Duration::from_millis(PURGE_AGAIN_MS as u64),
     slowdown: 0,
     batch: PURGE_LIMIT as u64,
 };

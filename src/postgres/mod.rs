@@ -29,6 +29,7 @@ use crate::key::Key;
 use crate::redact::mask_password;
 use crate::response_timeout::Timeouts;
 use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
+pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{connection_lost, postgres_error};
@@ -51,11 +52,6 @@ use std::time::Duration;
 pub use sql::validate_table_name;
 
 pub const DEFAULT_TABLE: &str = "fedify_kv_v2";
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longer than Redis's 5 s: a statement may rightly wait for row locks
-/// held by other writers, or for DDL.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Expired rows are purged at most this often per store, each time at most
 /// [`PURGE_LIMIT`] rows. The layout has no index on expiry, so a purge is a

@@ -7,6 +7,12 @@ pub(crate) mod purge;
 use std::path::Path;
 use std::time::Duration;
 
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than Redis's 5 s: a statement may rightly wait for row locks
+/// held by other writers, or for DDL.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why the pool options cannot be used, if they cannot: the message after
 /// the backend's name.
 pub(crate) fn pool_options_problem(
