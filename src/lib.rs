@@ -10,7 +10,8 @@
 //! layer that JavaScript sees.
 
 pub mod backend;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+// Only PostgreSQL batches its reads so far.
+#[cfg(feature = "postgres")]
 mod batch;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod certificate_files;
@@ -37,6 +38,8 @@ pub mod redis;
 mod response_timeout;
 #[cfg(any(feature = "redis", feature = "mysql", feature = "denokv"))]
 mod retry;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
 mod sql_names;
 pub mod sqlite;
 pub mod store;

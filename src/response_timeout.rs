@@ -1,12 +1,15 @@
-//! The response timeout of the SQL server stores: how long an operation
-//! waits for the server's answers once it has its connection.
+//! The response timeout of the server stores (PostgreSQL, MySQL, Redis):
+//! how long an operation waits for the server's answers once it has its
+//! connection, and the bound of a whole operation.
 //!
 //! A server that stops answering (paused, overloaded, a network that drops
 //! packets without a reset) would otherwise hold an operation forever: the
-//! TCP connection stays open and nothing fails. Each backend runs the
-//! statements of one operation [`within`] the timeout and closes the
-//! connection of an operation cut off by it (its state is unknown: a
-//! statement half sent, an answer half read), never pooling it again.
+//! TCP connection stays open and nothing fails. The SQL stores run the
+//! statements of one operation [`within`] the timeout ([`Timeouts`]) and
+//! close the connection of an operation cut off by it (its state is
+//! unknown: a statement half sent, an answer half read), never pooling it
+//! again. Redis bounds its operations and its pipe's commands the same way,
+//! with the same messages ([`no_answer`]).
 
 use crate::error::{Error, ErrorKind};
 use std::future::Future;
@@ -57,6 +60,59 @@ pub fn no_answer(backend: &str, address: &str, limit: Limit) -> Error {
 /// connection) plus the response timeout, or `None` without the latter.
 pub fn operation_limit(connect: Duration, response: Option<Duration>) -> Option<Duration> {
     response.map(|response| connect + response)
+}
+
+/// A server store's timeouts, and where its server is for messages.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// The backend's name, which starts its messages.
+    pub backend: &'static str,
+    /// `host:port` or a socket path: never the URL (it may hold a password).
+    pub address: String,
+    /// How long an operation waits for a connection, connecting included.
+    pub connect: Duration,
+    /// How long an operation waits for the server's answers once it has
+    /// its connection; `None` waits as long as it takes.
+    pub response: Option<Duration>,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl Timeouts {
+    /// The bound of a whole operation ([`operation_limit`]).
+    pub fn operation_limit(&self) -> Option<Duration> {
+        operation_limit(self.connect, self.response)
+    }
+
+    /// The error of statements that got no answer within the response timeout.
+    pub fn no_answer(&self) -> Error {
+        no_answer(self.backend, &self.address, Limit::Response(self.response))
+    }
+
+    /// The error of an operation that took longer than its bound.
+    pub fn too_long(&self) -> Error {
+        let limit = Limit::Operation(self.operation_limit());
+        no_answer(self.backend, &self.address, limit)
+    }
+
+    /// Runs `work` (statements on a connection already had) within the
+    /// response timeout; [`Self::no_answer`] if cut off, `work` dropped.
+    pub async fn answered<F: Future>(&self, work: F) -> Result<F::Output, Error> {
+        within(self.response, work)
+            .await
+            .ok_or_else(|| self.no_answer())
+    }
+
+    /// Runs a whole operation within [`Self::operation_limit`];
+    /// [`Self::too_long`] if cut off, `work` dropped.
+    pub async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        within(self.operation_limit(), work)
+            .await
+            .unwrap_or_else(|| Err(self.too_long()))
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use crate::error::{with_certificate_hint, Error, ErrorKind};
 /// How a MySQL URL names the CA to trust.
 const TRUST: &str = "give the CA that issued it with ssl-ca=/path/to/ca.pem in the URL, \
                      or match the URL's host name to the certificate";
+use crate::response_timeout::Timeouts;
 use sqlx_mysql::MySqlDatabaseError;
-use std::time::Duration;
 
 /// Server error numbers fedikv acts on (the MySQL and MariaDB manuals).
 pub(super) mod code {
@@ -43,17 +43,10 @@ pub(super) fn error_number(e: &sqlx_core::Error) -> Option<u16> {
         .map(MySqlDatabaseError::number)
 }
 
-/// Where the store connects, for messages (never the URL: it may hold a
-/// password).
-#[derive(Clone, Debug)]
-pub(super) struct Server {
-    pub address: String,
-    pub connect_timeout: Duration,
-}
-
 /// Maps a driver or server failure to an error kind and a message naming
-/// the server and the cause.
-pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
+/// the server (where it is, never the URL: it may hold a password) and the
+/// cause.
+pub(super) fn mysql_error(server: &Timeouts, e: sqlx_core::Error) -> Error {
     use sqlx_core::Error as E;
     let (kind, message) = match &e {
         E::Database(db) => {
@@ -95,7 +88,7 @@ pub(super) fn mysql_error(server: &Server, e: sqlx_core::Error) -> Error {
                 "no connection to the MySQL/MariaDB server at {} within the connect \
                  timeout of {:?}: the server is unreachable or refuses connections, or \
                  every pooled connection stayed busy",
-                server.address, server.connect_timeout
+                server.address, server.connect
             ),
         ),
         E::PoolClosed => return Error::closed("MySQL"),

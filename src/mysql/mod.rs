@@ -21,10 +21,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
 use crate::redact::mask_password;
-use crate::response_timeout::{self, Limit};
+use crate::response_timeout::Timeouts;
+use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
+pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
-use error::{code, error_number, mysql_error, Server};
+use error::{code, error_number, mysql_error};
 use lease::Lease;
 use sql::Sql;
 use sqlx_core::connection::{ConnectOptions, Connection};
@@ -36,20 +38,11 @@ use sqlx_core::Url;
 use sqlx_mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const DEFAULT_TABLE: &str = "fedify_kv";
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longer than Redis's 5 s: a statement may rightly wait for row locks
-/// held by other writers, or for DDL.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The background purge's own bound (it is no caller's operation, and its
-/// batch may take longer than one).
-const PURGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The width of the `key` column in characters (`VARCHAR(768)` in Fedify's
 /// layout, the most InnoDB can index in utf8mb4). The key's JSON text must fit.
@@ -61,11 +54,18 @@ const MAX_TABLE_NAME: usize = 50;
 
 /// Expired rows are purged at most this often, each time at most
 /// [`PURGE_LIMIT`] rows through the `expires` index: the work follows the
-/// number of expired rows, never the size of the table.
+/// number of expired rows, never the size of the table (so a slow purge
+/// needs no slowdown).
 const PURGE_INTERVAL_MS: i64 = 5_000;
 /// After a full batch (more rows are waiting), the next purge comes sooner.
 const PURGE_AGAIN_MS: i64 = 1_000;
 const PURGE_LIMIT: u32 = 1_000;
+static PURGE: PurgePolicy = PurgePolicy {
+    interval: Duration::from_millis(PURGE_INTERVAL_MS as u64),
+    after_full_batch: Duration::from_millis(PURGE_AGAIN_MS as u64),
+    slowdown: 0,
+    batch: PURGE_LIMIT as u64,
+};
 
 /// How often `cas` starts over when its row changed between two statements
 /// or InnoDB chose it as a deadlock victim, before giving up with `Busy`.
@@ -225,26 +225,19 @@ impl From<Error> for CasFailure {
     }
 }
 
-/// When the next purge may run, and whether one is running.
-#[derive(Default)]
-struct PurgeState {
-    next_ms: AtomicI64,
-    running: AtomicBool,
-}
-
 /// A MySQL/MariaDB store.
 pub struct MysqlBackend {
     options: MySqlConnectOptions,
     max_connections: u32,
-    response_timeout: Option<Duration>,
-    server: Server,
+    /// With the server's `host:port` (or socket path) for messages.
+    timeouts: Timeouts,
     /// Made by the first operation: sqlx's pool starts its maintenance task
     /// on the current runtime, and `new` may run outside one.
     pool: OnceLock<Pool<MySql>>,
     sql: Arc<Sql>,
     initialized: AtomicBool,
     init_lock: tokio::sync::Mutex<()>,
-    purge: Arc<PurgeState>,
+    purge: Arc<PurgeSchedule>,
 }
 
 impl MysqlBackend {
@@ -252,24 +245,25 @@ impl MysqlBackend {
     pub fn new(config: MysqlConfig) -> Result<MysqlBackend> {
         validate_table_name(&config.table)?;
         let options = connect_options(&config.url)?;
-        if config.max_connections == 0 {
-            return Err(invalid_option("max_connections must be at least 1".into()));
-        }
-        if config.connect_timeout.is_zero() || config.response_timeout.is_some_and(|t| t.is_zero())
+        let (connect, response) = (config.connect_timeout, config.response_timeout);
+        if let Some(problem) =
+            crate::sql::pool_options_problem(config.max_connections, connect, response)
         {
-            return Err(invalid_option("timeouts must be longer than zero".into()));
+            return Err(invalid_option(problem.into()));
         }
-        let address = match options.get_socket() {
-            Some(socket) => socket.display().to_string(),
-            None => format!("{}:{}", options.get_host(), options.get_port()),
-        };
+        let address = crate::sql::address(
+            options.get_socket().map(|p| p.as_path()),
+            options.get_host(),
+            options.get_port(),
+        );
         Ok(MysqlBackend {
             options,
             max_connections: config.max_connections,
-            response_timeout: config.response_timeout,
-            server: Server {
+            timeouts: Timeouts {
+                backend: "MySQL",
                 address,
-                connect_timeout: config.connect_timeout,
+                connect,
+                response,
             },
             pool: OnceLock::new(),
             sql: Arc::new(Sql::new(&config.table, PURGE_LIMIT)),
@@ -280,14 +274,14 @@ impl MysqlBackend {
     }
 
     fn error(&self, e: sqlx_core::Error) -> Error {
-        mysql_error(&self.server, e)
+        mysql_error(&self.timeouts, e)
     }
 
     fn pool(&self) -> &Pool<MySql> {
         self.pool.get_or_init(|| {
             PoolOptions::<MySql>::new()
                 .max_connections(self.max_connections)
-                .acquire_timeout(self.server.connect_timeout)
+                .acquire_timeout(self.timeouts.connect)
                 // sqlx pings every connection when it is released; a ping
                 // before each use as well would add a round trip per call.
                 .test_before_acquire(false)
@@ -303,15 +297,6 @@ impl MysqlBackend {
         })
     }
 
-    fn no_answer(&self) -> Error {
-        let limit = Limit::Response(self.response_timeout);
-        response_timeout::no_answer("MySQL", &self.server.address, limit)
-    }
-
-    fn too_long(&self, limit: Option<Duration>) -> Error {
-        response_timeout::no_answer("MySQL", &self.server.address, Limit::Operation(limit))
-    }
-
     /// Runs `op` on a pooled connection, the table created first if needed.
     /// `op` gets the connection and gives it back with its result (so that
     /// its future borrows nothing from this call). Its statements get the
@@ -323,8 +308,6 @@ impl MysqlBackend {
         F: FnOnce(Lease) -> Fut,
         Fut: Future<Output = (Lease, Result<T>)>,
     {
-        let limit =
-            response_timeout::operation_limit(self.server.connect_timeout, self.response_timeout);
         let work = async {
             let conn = self.pool().acquire().await.map_err(|e| self.error(e))?;
             let answered = async {
@@ -334,15 +317,11 @@ impl MysqlBackend {
                     Err(e) => (conn, Err(e)),
                 }
             };
-            let (conn, result) = response_timeout::within(self.response_timeout, answered)
-                .await
-                .ok_or_else(|| self.no_answer())?;
+            let (conn, result) = self.timeouts.answered(answered).await?;
             conn.finish();
             result
         };
-        response_timeout::within(limit, work)
-            .await
-            .unwrap_or_else(|| Err(self.too_long(limit)))
+        self.timeouts.bounded(work).await
     }
 
     /// Creates the table and its index once per store (unless configured
@@ -369,39 +348,24 @@ impl MysqlBackend {
         Ok(())
     }
 
-    /// Starts a purge of expired rows in the background if the last one is
-    /// old enough and none is running. Best effort: a failure only waits for
-    /// the next one.
+    /// Starts a purge of expired rows in the background if one is due.
     fn maybe_purge(&self) {
-        let now = now_ms();
-        if now < self.purge.next_ms.load(Ordering::Acquire)
-            || self.purge.running.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.purge.running.store(false, Ordering::Release);
-            return;
-        };
-        let (pool, sql, state) = (self.pool().clone(), self.sql.clone(), self.purge.clone());
-        runtime.spawn(async move {
-            // Ends when the store closes (closing waits for lent
-            // connections) or after its own timeout; a connection cut off
-            // either way is closed.
-            let purging = async {
-                let mut conn = Lease::new(pool.acquire().await?);
-                let deleted = query(sql.purge.clone()).execute(&mut *conn).await;
-                conn.finish();
-                deleted.map(|done| done.rows_affected())
-            };
-            let mut closing = pool.close_event();
-            let purging = tokio::time::timeout(PURGE_TIMEOUT, closing.do_until(purging));
-            let wait = match purging.await {
-                Ok(Ok(Ok(n))) if n >= u64::from(PURGE_LIMIT) => PURGE_AGAIN_MS,
-                _ => PURGE_INTERVAL_MS,
-            };
-            state.next_ms.store(now_ms() + wait, Ordering::Release);
-            state.running.store(false, Ordering::Release);
+        self.purge.after_write(&PURGE, || {
+            let (pool, sql) = (self.pool().clone(), self.sql.clone());
+            async move {
+                // Ends when the store closes (closing waits for lent
+                // connections) or after its own timeout; a connection cut
+                // off either way is closed.
+                let purging = async {
+                    let mut conn = Lease::new(pool.acquire().await?);
+                    let deleted = query(sql.purge.clone()).execute(&mut *conn).await;
+                    conn.finish();
+                    deleted.map(|done| done.rows_affected())
+                };
+                let mut closing = pool.close_event();
+                let purging = tokio::time::timeout(PURGE_TIMEOUT, closing.do_until(purging));
+                purging.await.ok()?.ok()?.ok()
+            }
         });
     }
 
@@ -700,9 +664,7 @@ impl KvBackend for MysqlBackend {
         let conn = self.pool().acquire().await.map_err(|e| self.error(e))?;
         let mut conn = Lease::new(conn);
         let dropping = raw_sql(self.sql.drop_table.clone()).execute(&mut *conn);
-        let dropped = response_timeout::within(self.response_timeout, dropping)
-            .await
-            .ok_or_else(|| self.no_answer())?;
+        let dropped = self.timeouts.answered(dropping).await?;
         conn.finish();
         dropped.map_err(|e| self.error(e))?;
         self.initialized.store(false, Ordering::Release);

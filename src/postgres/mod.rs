@@ -27,7 +27,9 @@ use crate::batch::{self, Batch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use crate::redact::mask_password;
-use crate::response_timeout::{self, Limit};
+use crate::response_timeout::Timeouts;
+use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
+pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use error::{connection_lost, postgres_error};
@@ -43,22 +45,13 @@ use sqlx_postgres::{PgConnectOptions, PgConnection, Postgres};
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use sql::validate_table_name;
 
 pub const DEFAULT_TABLE: &str = "fedify_kv_v2";
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longer than Redis's 5 s: a statement may rightly wait for row locks
-/// held by other writers, or for DDL.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The background purge's own bound: without an index on expiry it may
-/// scan a large table, which a response timeout would cut off every time.
-const PURGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Expired rows are purged at most this often per store, each time at most
 /// [`PURGE_LIMIT`] rows. The layout has no index on expiry, so a purge is a
@@ -69,6 +62,13 @@ const PURGE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(5);
 const PURGE_LIMIT: i64 = 1_000;
 const PURGE_SLOWDOWN: u32 = 50;
+static PURGE: PurgePolicy = PurgePolicy {
+    interval: PURGE_INTERVAL,
+    // A full batch means more are waiting: go on at the next write.
+    after_full_batch: Duration::ZERO,
+    slowdown: PURGE_SLOWDOWN,
+    batch: PURGE_LIMIT as u64,
+};
 
 /// Where the store lives and how its table is named.
 #[derive(Clone)]
@@ -145,20 +145,11 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     })
 }
 
-/// When the purge may run next, and whether one is running.
-#[derive(Default)]
-struct PurgeSchedule {
-    next_at_ms: AtomicI64,
-    running: AtomicBool,
-}
-
 /// A PostgreSQL store. Construction only checks the options; the first
 /// operation connects and creates the table.
 pub struct PostgresBackend {
-    connect_timeout: Duration,
-    response_timeout: Option<Duration>,
-    /// `host:port` (or the socket path) for messages: never the URL.
-    address: String,
+    /// With the server's `host:port` (or socket path) for messages.
+    timeouts: Timeouts,
     unlogged: bool,
     sql: Sql,
     pool: Pool,
@@ -175,7 +166,7 @@ pub struct PostgresBackend {
 impl fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresBackend")
-            .field("address", &self.address)
+            .field("address", &self.timeouts.address)
             .field("table", &self.sql.quoted_table)
             .finish_non_exhaustive()
     }
@@ -186,23 +177,26 @@ impl PostgresBackend {
     /// connects nothing.
     pub fn new(config: PostgresConfig) -> Result<PostgresBackend> {
         validate_table_name(&config.table)?;
-        if config.max_connections == 0 {
-            return Err(invalid_option("max_connections must be at least 1".into()));
-        }
-        if config.connect_timeout.is_zero() || config.response_timeout.is_some_and(|t| t.is_zero())
+        let (connect, response) = (config.connect_timeout, config.response_timeout);
+        if let Some(problem) =
+            crate::sql::pool_options_problem(config.max_connections, connect, response)
         {
-            return Err(invalid_option("timeouts must be longer than zero".into()));
+            return Err(invalid_option(problem.into()));
         }
-        let connect = connect_options(&config.url)?;
-        let address = match connect.get_socket() {
-            Some(socket) => socket.display().to_string(),
-            None => format!("{}:{}", connect.get_host(), connect.get_port()),
-        };
+        let options = connect_options(&config.url)?;
+        let address = crate::sql::address(
+            options.get_socket().map(|p| p.as_path()),
+            options.get_host(),
+            options.get_port(),
+        );
         Ok(PostgresBackend {
-            pool: Pool::new(connect, config.max_connections, config.connect_timeout),
-            connect_timeout: config.connect_timeout,
-            response_timeout: config.response_timeout,
-            address,
+            pool: Pool::new(options, config.max_connections, connect),
+            timeouts: Timeouts {
+                backend: "PostgreSQL",
+                address,
+                connect,
+                response,
+            },
             unlogged: config.unlogged,
             sql: Sql::new(&config.table),
             initialized: AtomicBool::new(config.initialized),
@@ -219,23 +213,8 @@ impl PostgresBackend {
         if connection_lost(&e) {
             self.pool.connection_lost();
         }
-        postgres_error(e, &self.address, self.connect_timeout.as_millis())
-    }
-
-    fn no_answer(&self) -> Error {
-        let limit = Limit::Response(self.response_timeout);
-        response_timeout::no_answer("PostgreSQL", &self.address, limit)
-    }
-
-    /// The bound of a whole operation: the connect timeout plus the
-    /// response timeout.
-    fn operation_limit(&self) -> Option<Duration> {
-        response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
-    }
-
-    fn too_long(&self) -> Error {
-        let limit = Limit::Operation(self.operation_limit());
-        response_timeout::no_answer("PostgreSQL", &self.address, limit)
+        let t = &self.timeouts;
+        postgres_error(e, &t.address, t.connect.as_millis())
     }
 
     fn check_open(&self) -> Result<()> {
@@ -263,12 +242,10 @@ impl PostgresBackend {
         self.bounded(self.run_retrying(idempotent, op)).await
     }
 
-    /// Runs `work` if the store is open, within [`Self::operation_limit`].
+    /// Runs `work` if the store is open, within [`Timeouts::operation_limit`].
     async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         self.check_open()?;
-        response_timeout::within(self.operation_limit(), work)
-            .await
-            .unwrap_or_else(|| Err(self.too_long()))
+        self.timeouts.bounded(work).await
     }
 
     async fn run_retrying<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T>
@@ -298,9 +275,7 @@ impl PostgresBackend {
                 Some(conn) => conn,
                 None => self.pool.acquire().await.map_err(|e| self.error(e))?,
             };
-            let (mut conn, result) = response_timeout::within(self.response_timeout, op(conn))
-                .await
-                .ok_or_else(|| self.no_answer())?;
+            let (mut conn, result) = self.timeouts.answered(op(conn)).await?;
             conn.finished(&result);
             drop(conn);
             match result {
@@ -323,7 +298,7 @@ impl PostgresBackend {
         // kept even if another reader answers this one meanwhile.
         let slot = tokio::select! {
             biased;
-            answered = batch::wait(&mut answer, || self.too_long()) => return answered,
+            answered = batch::wait(&mut answer, || self.timeouts.too_long()) => return answered,
             slot = self.pool.slot() => slot.map_err(|e| self.error(e))?,
         };
         let conn = self.pool.lease(slot).await.map_err(|e| self.error(e))?;
@@ -340,7 +315,7 @@ impl PostgresBackend {
             };
             batch::answer(waiters, values);
         }
-        batch::wait(answer, || self.too_long()).await
+        batch::wait(answer, || self.timeouts.too_long()).await
     }
 
     /// The live values of `keys`, in their order: one key by the statement
@@ -393,10 +368,7 @@ impl PostgresBackend {
         if !self.initialized.load(Ordering::Acquire) {
             let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
             // Cut off, the connection is dropped unfinished: closed.
-            let result =
-                response_timeout::within(self.response_timeout, self.create_table(&mut conn))
-                    .await
-                    .ok_or_else(|| self.no_answer())?;
+            let result = self.timeouts.answered(self.create_table(&mut conn)).await?;
             conn.finished(&result);
             result.map_err(|e| self.error(e))?;
             self.initialized.store(true, Ordering::Release);
@@ -441,57 +413,17 @@ impl PostgresBackend {
 
     /// Starts a purge of expired rows in the background if one is due.
     fn maybe_purge(&self) {
-        let schedule = &self.purge;
-        if now_ms() < schedule.next_at_ms.load(Ordering::Acquire)
-            || schedule.running.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            schedule.running.store(false, Ordering::Release);
-            return;
-        };
-        let (pool, purge, schedule) = (
-            self.pool.clone(),
-            self.sql.purge.clone(),
-            self.purge.clone(),
-        );
-        runtime.spawn(async move {
-            // Clears `running` however the task ends (a runtime shutting
-            // down drops it mid-way), so that purging never stops for good.
-            let _running = Running(&schedule.running);
-            let started = Instant::now();
-            let purged = match pool.acquire().await {
-                Ok(mut conn) => {
-                    let purging = query(purge).bind(PURGE_LIMIT).execute(&mut *conn);
-                    match tokio::time::timeout(PURGE_TIMEOUT, purging).await {
-                        Ok(purged) => {
-                            conn.finished(&purged);
-                            purged
-                        }
-                        // The connection is dropped unfinished: closed.
-                        Err(_) => Err(SqlxError::PoolTimedOut),
-                    }
-                }
-                Err(e) => Err(e),
-            };
-            // A full batch means more are waiting: go on at the next write.
-            let wait = match purged {
-                Ok(done) if done.rows_affected() >= PURGE_LIMIT as u64 => Duration::ZERO,
-                _ => PURGE_INTERVAL.max(started.elapsed() * PURGE_SLOWDOWN),
-            };
-            schedule
-                .next_at_ms
-                .store(now_ms() + wait.as_millis() as i64, Ordering::Release);
+        self.purge.after_write(&PURGE, || {
+            let (pool, purge) = (self.pool.clone(), self.sql.purge.clone());
+            async move {
+                let mut conn = pool.acquire().await.ok()?;
+                let purging = query(purge).bind(PURGE_LIMIT).execute(&mut *conn);
+                // Cut off, the connection is dropped unfinished: closed.
+                let purged = tokio::time::timeout(PURGE_TIMEOUT, purging).await.ok()?;
+                conn.finished(&purged);
+                purged.ok().map(|done| done.rows_affected())
+            }
         });
-    }
-}
-
-struct Running<'a>(&'a AtomicBool);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -696,9 +628,7 @@ impl KvBackend for PostgresBackend {
         let _guard = self.init_lock.lock().await;
         let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
         let dropping = query(self.sql.drop_table.clone()).execute(&mut *conn);
-        let result = response_timeout::within(self.response_timeout, dropping)
-            .await
-            .ok_or_else(|| self.no_answer())?;
+        let result = self.timeouts.answered(dropping).await?;
         conn.finished(&result);
         result.map_err(|e| self.error(e))?;
         self.initialized.store(false, Ordering::Release);

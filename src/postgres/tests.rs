@@ -3,6 +3,7 @@ use crate::conformance;
 use crate::json::json_text_equal;
 use crate::test_support::{server_url, unique_name};
 use sqlx_postgres::{PgPool, PgPoolOptions};
+use std::time::Instant;
 
 /// SQL with a test's table name in it.
 macro_rules! sqlf {

@@ -10,8 +10,8 @@
 //! the next operation makes a fresh one, bounded by the connect timeout, so
 //! the store works again as soon as the server does.
 
-use super::redis_error;
-use crate::error::{with_certificate_hint, Error, ErrorKind, Result};
+use super::error::{cannot_connect, no_connection};
+use crate::error::{Error, Result};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -186,29 +186,8 @@ impl Connector {
             // map) fits in the connect timeout, not just the TCP connect.
             match tokio::time::timeout(connect_timeout, attempt).await {
                 Ok(Ok(conn)) => Ok(conn),
-                Ok(Err(e)) => {
-                    // Whatever keeps the connection from being made (refused,
-                    // TLS, a wrong password) is a connection error, unless
-                    // the client refused its own configuration.
-                    let kind = match redis_error(e.clone()).kind {
-                        ErrorKind::InvalidOption => ErrorKind::InvalidOption,
-                        _ => ErrorKind::Connection,
-                    };
-                    let message = with_certificate_hint(
-                        format!("Redis: cannot connect to {place}: {e}"),
-                        "give the CA that issued it as the option tls.ca, or match the \
-                         URL's host name to the certificate",
-                    );
-                    Err(Error::new(kind, message))
-                }
-                Err(_) => Err(Error::new(
-                    ErrorKind::Connection,
-                    format!(
-                        "Redis: cannot connect to {place}: no connection within {} ms \
-                         (the connect timeout)",
-                        connect_timeout.as_millis()
-                    ),
-                )),
+                Ok(Err(e)) => Err(cannot_connect(&place, e)),
+                Err(_) => Err(no_connection(&place, connect_timeout)),
             }
         }
     }

@@ -14,6 +14,7 @@
 //!   TLS, a connection the JS thread drives ([`pipe`]).
 
 mod connection;
+mod error;
 pub mod keys;
 mod list;
 mod pipe;
@@ -32,10 +33,11 @@ use crate::response_timeout::{self, Limit};
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
+use error::{bad_certificates, bad_url, checked, invalid_data, redis_error};
 use list::{Listing, Position};
 use pipe::{Pipe, Reply};
 use redis::cluster::ClusterClientBuilder;
-use redis::{ClientTlsConfig, RedisError, RedisResult, Script, TlsCertificates};
+use redis::{ClientTlsConfig, RedisResult, Script, TlsCertificates};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -471,101 +473,6 @@ fn check_url(url: &str) -> Result<()> {
             ),
         ))
     }
-}
-
-fn bad_certificates(e: RedisError) -> Error {
-    Error::new(
-        ErrorKind::InvalidOption,
-        format!(
-            "Redis: the TLS certificates cannot be used: {}",
-            e.detail().unwrap_or_else(|| e.category())
-        ),
-    )
-}
-
-fn bad_url(url: &str, e: RedisError) -> Error {
-    // The crate's message names the problem, not the URL; the URL is shown
-    // without its password.
-    Error::new(
-        ErrorKind::InvalidOption,
-        format!(
-            "Redis: invalid URL {:?}: {}",
-            mask_password(url),
-            e.detail().unwrap_or_else(|| e.category())
-        ),
-    )
-}
-
-/// Maps every failure of the `redis` crate to the error kinds; the one
-/// place that does. Messages carry Redis's own text, which never includes
-/// the URL or the password.
-fn redis_error(e: RedisError) -> Error {
-    use redis::ErrorKind as K;
-    use redis::ServerErrorKind as S;
-    let kind = if e.is_timeout() {
-        ErrorKind::Connection
-    } else {
-        match e.kind() {
-            K::Io | K::AuthenticationFailed | K::ClusterConnectionNotFound => ErrorKind::Connection,
-            K::Server(S::BusyLoading | S::ClusterDown | S::MasterDown | S::TryAgain) => {
-                ErrorKind::Connection
-            }
-            K::InvalidClientConfig => ErrorKind::InvalidOption,
-            _ => e.code().map_or(ErrorKind::Backend, kind_of_code),
-        }
-    };
-    let hint = match kind {
-        ErrorKind::Connection if e.is_timeout() => {
-            " (no answer within the response timeout; the next operation reconnects)"
-        }
-        ErrorKind::Connection if e.is_unrecoverable_error() => {
-            " (the connection was lost; the next operation reconnects)"
-        }
-        _ => code_hint(kind, e.code()),
-    };
-    Error::new(kind, format!("Redis: {e}{hint}"))
-}
-
-/// The error kind of a Redis error reply's code (its first word).
-fn kind_of_code(code: &str) -> ErrorKind {
-    match code {
-        "LOADING" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN" | "NOAUTH" | "WRONGPASS" => {
-            ErrorKind::Connection
-        }
-        "BUSY" => ErrorKind::Busy,
-        "WRONGTYPE" => ErrorKind::InvalidData,
-        _ => ErrorKind::Backend,
-    }
-}
-
-/// What to add to the message of an error reply.
-fn code_hint(kind: ErrorKind, code: Option<&str>) -> &'static str {
-    match kind {
-        ErrorKind::InvalidData => " (a key under the store's prefix that is not a string)",
-        _ if code == Some("MOVED") => {
-            " (this server is a node of a Redis Cluster: give the store the nodes' URLs as a list)"
-        }
-        _ => "",
-    }
-}
-
-/// A reply on the pipe ([`pipe`]), an error reply as an error.
-fn checked(reply: Reply) -> Result<Reply> {
-    match reply {
-        Reply::Error(message) => Err(server_error(&message)),
-        reply => Ok(reply),
-    }
-}
-
-/// An error reply on the pipe, as [`redis_error`] maps the `redis` crate's.
-fn server_error(message: &str) -> Error {
-    let code = message.split(' ').next();
-    let kind = code.map_or(ErrorKind::Backend, kind_of_code);
-    Error::new(kind, format!("Redis: {message}{}", code_hint(kind, code)))
-}
-
-fn invalid_data(what: &str) -> Error {
-    Error::new(ErrorKind::InvalidData, format!("Redis: {what}"))
 }
 
 /// A stored value as text; Fedify and fedikv store UTF-8 JSON text.
