@@ -36,7 +36,7 @@ test(`the README's example federation runs as written on ${RUNTIME_NAME}`, { tim
  */
 function loadCopy(name, { binary, edit = (pkg) => pkg }) {
   const copy = join(dir, name);
-  for (const file of ["index.js", "migrate.js", "binding.js", "lib"]) cpSync(join(root, file), join(copy, file), { recursive: true });
+  for (const file of ["index.js", "binding.js", "lib"]) cpSync(join(root, file), join(copy, file), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   writeFileSync(join(copy, "package.json"), JSON.stringify(edit(pkg)));
   const platform = execFileSync(process.execPath, evalArgs(`process.stdout.write(require(${JSON.stringify(join(root, "lib", "platforms.js"))}).hostPlatform())`), { encoding: "utf8" });

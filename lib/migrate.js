@@ -3,19 +3,11 @@
 // with the time it has left, in batches. The `fedikv migrate` command is a
 // thin shell around it; an app can call it too (it is the only way to move
 // a MemoryKvStore, which lives in the app's process).
-//
-// Required by index.js after its exports are in place, so the circular
-// require below sees them all.
 
-const fedikv = require('./index.js')
+const { fedikvError } = require('./errors.js')
+const { FedikvKvStore, listWithExpiry } = require('./stores.js')
 
 const DEFAULT_BATCH_SIZE = 500
-
-function migrationError(code, message) {
-  const error = code === 'ERR_FEDIKV_INVALID_OPTION' ? new TypeError(message) : new Error(message)
-  error.code = code
-  return error
-}
 
 /** JSON equality: member order does not matter, as in the stores' `cas`. */
 function jsonEqual(a, b) {
@@ -45,17 +37,16 @@ async function hasEntries(store, prefix) {
  * with its remaining TTL. See index.d.ts for the options and the result.
  */
 async function migrate(source, target, options = {}) {
-  const { FedikvKvStore, listWithExpiry } = fedikv
   for (const [name, store] of [['source', source], ['target', target]]) {
     if (!(store instanceof FedikvKvStore)) {
-      throw migrationError('ERR_FEDIKV_INVALID_OPTION', `fedikv: migrate: the ${name} must be a fedikv store`)
+      throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: migrate: the ${name} must be a fedikv store`)
     }
   }
   if (source === target) {
-    throw migrationError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: the source and the target are the same store')
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: the source and the target are the same store')
   }
   if (typeof options !== 'object' || options === null) {
-    throw migrationError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: options must be an object')
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: options must be an object')
   }
   const prefix = options.prefix ?? []
   const merge = options.merge ?? false
@@ -63,20 +54,20 @@ async function migrate(source, target, options = {}) {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   const { onProgress, signal } = options
   if (typeof merge !== 'boolean' || typeof dryRun !== 'boolean') {
-    throw migrationError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: merge and dryRun must be booleans')
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: merge and dryRun must be booleans')
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw migrationError('ERR_FEDIKV_INVALID_OPTION', `fedikv: migrate: batchSize must be a whole number of at least 1, not ${batchSize}`)
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', `fedikv: migrate: batchSize must be a whole number of at least 1, not ${batchSize}`)
   }
   if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw migrationError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: onProgress must be a function')
+    throw fedikvError('ERR_FEDIKV_INVALID_OPTION', 'fedikv: migrate: onProgress must be a function')
   }
   // Also checks the prefix (a TypeError before anything is read).
   const entries = listWithExpiry(source, prefix)
 
   const targetHadEntries = await hasEntries(target, prefix)
   if (targetHadEntries && !merge) {
-    throw migrationError(
+    throw fedikvError(
       'ERR_FEDIKV_NOT_EMPTY',
       `fedikv: migrate: the target already holds entries${prefix.length > 0 ? ` under ${JSON.stringify(prefix)}` : ''}; ` +
         'to copy into it anyway (entries of the source replace those with the same key, others stay), use merge' +
@@ -155,7 +146,8 @@ async function migrate(source, target, options = {}) {
       await flush(batch)
       batch = []
       progress()
-      if (signal?.aborted) throw signal.reason ?? migrationError('ABORT_ERR', 'fedikv: migrate: aborted')
+      // A signal aborted with a null reason still stops, with Node's code for an abort.
+      if (signal?.aborted) throw signal.reason ?? Object.assign(new Error('fedikv: migrate: aborted'), { code: 'ABORT_ERR' })
     }
   }
   await flush(batch)
