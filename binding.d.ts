@@ -12,7 +12,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A store of any backend, driven with JSON text. Internal to fedikv. */
 export declare class NativeStore {
   static memory(): NativeStore
-  static sqlite(path: string, tableName: string, initialized: boolean): NativeStore
+  static sqlite(path: string, options: SqliteOptions): NativeStore
+  /**
+   * The table (SQLite, PostgreSQL, MySQL) or the key prefix (Redis) the
+   * store's entries live under, defaults applied; null for the others.
+   */
+  get namespace(): string | null
   /** The backend's name, for messages. */
   get backend(): string
   get closed(): boolean
@@ -40,10 +45,32 @@ export declare class NativeStore {
 
 /** Options of `NativeStore.denokv`. */
 export interface DenoKvOptions {
-  /** For a KV Connect URL (`index.js` falls back on `DENO_KV_ACCESS_TOKEN`). */
+  /**
+   * For a KV Connect URL (the JS layer falls back on
+   * `DENO_KV_ACCESS_TOKEN`).
+   */
   accessToken?: string
-  connectTimeoutMs: number
+  connectTimeoutMs?: number
 }
+
+/** One error code: the `code` of the errors of one kind, and their class. */
+export interface ErrorCode {
+  code: string
+  className: 'Error' | 'TypeError' | 'RangeError'
+}
+
+/**
+ * Every error code of fedikv with the class of its errors, for the JS
+ * layer's own errors (a bad key is refused before it crosses) and for the
+ * tests that hold the types and the docs to this list.
+ */
+export declare function errorCodes(): Array<ErrorCode>
+
+/**
+ * How long after its expiry an entry may still be read through KV Connect
+ * (denokv's lazy expiry collector), in milliseconds.
+ */
+export declare const KV_CONNECT_EXPIRY_GRACE_MS: number
 
 /**
  * One page of a listing. `entries` is one JSON text, an array of
@@ -60,23 +87,23 @@ export interface ListPage {
 
 /** Options of `NativeStore.mysql`. */
 export interface MysqlOptions {
-  tableName: string
-  initialized: boolean
-  maxConnections: number
-  connectTimeoutMs: number
+  tableName?: string
+  initialized?: boolean
+  maxConnections?: number
+  connectTimeoutMs?: number
   /** 0 waits forever. */
-  responseTimeoutMs: number
+  responseTimeoutMs?: number
 }
 
 /** Options of `NativeStore.postgres`. */
 export interface PostgresOptions {
-  tableName: string
-  initialized: boolean
-  unlogged: boolean
-  maxConnections: number
-  connectTimeoutMs: number
+  tableName?: string
+  initialized?: boolean
+  unlogged?: boolean
+  maxConnections?: number
+  connectTimeoutMs?: number
   /** 0 waits forever. */
-  responseTimeoutMs: number
+  responseTimeoutMs?: number
 }
 
 /**
@@ -106,11 +133,12 @@ export declare function probeTextIn(text: string): number
 
 /** Options of `NativeStore.redis`. */
 export interface RedisOptions {
-  keyPrefix: string
+  keyPrefix?: string
+  /** Whether `urls` are the seed nodes of a Redis Cluster. */
   cluster: boolean
-  connectTimeoutMs: number
+  connectTimeoutMs?: number
   /** 0 waits forever. */
-  responseTimeoutMs: number
+  responseTimeoutMs?: number
   /**
    * PEM text: CAs to trust instead of the system's, a client
    * certificate and its key (for `rediss://`).
@@ -118,4 +146,10 @@ export interface RedisOptions {
   tlsCa?: string
   tlsCert?: string
   tlsKey?: string
+}
+
+/** Options of `NativeStore.sqlite`. */
+export interface SqliteOptions {
+  tableName?: string
+  initialized?: boolean
 }

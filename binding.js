@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.KV_CONNECT_EXPIRY_GRACE_MS = nativeBinding.KV_CONNECT_EXPIRY_GRACE_MS
 module.exports.probeJsonToNapi = nativeBinding.probeJsonToNapi
 module.exports.probeNapiToJson = nativeBinding.probeNapiToJson
 module.exports.probeText = nativeBinding.probeText

@@ -26,11 +26,63 @@ pub enum ErrorKind {
     InvalidData,
     /// The store cannot do this operation (for example `drop()` on memory).
     Unsupported,
+    /// `migrate()` found entries in its target and was not told to merge.
+    /// Raised by the JS layer alone; listed here so that every code is in
+    /// one list ([`ErrorKind::ALL`]).
+    NotEmpty,
     /// A bug in fedikv (a panic, caught before it could reach Node).
     Internal,
 }
 
+/// The class of the JS error a kind becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsClass {
+    Error,
+    TypeError,
+    RangeError,
+}
+
+impl JsClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsClass::Error => "Error",
+            JsClass::TypeError => "TypeError",
+            JsClass::RangeError => "RangeError",
+        }
+    }
+}
+
 impl ErrorKind {
+    /// Every kind: the one list of fedikv's error codes, which the addon
+    /// exports (`errorCodes()`) and the tests hold `index.d.ts` and the
+    /// README to.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidKey,
+        ErrorKind::InvalidValue,
+        ErrorKind::InvalidTtl,
+        ErrorKind::InvalidOption,
+        ErrorKind::Closed,
+        ErrorKind::Connection,
+        ErrorKind::Backend,
+        ErrorKind::Busy,
+        ErrorKind::InvalidData,
+        ErrorKind::Unsupported,
+        ErrorKind::NotEmpty,
+        ErrorKind::Internal,
+    ];
+
+    /// The class of the JS error: bad arguments are `TypeError`s (a TTL out
+    /// of range a `RangeError`), as Node's own are; the rest plain `Error`s.
+    pub fn js_class(self) -> JsClass {
+        match self {
+            ErrorKind::InvalidKey | ErrorKind::InvalidValue | ErrorKind::InvalidOption => {
+                JsClass::TypeError
+            }
+            ErrorKind::InvalidTtl => JsClass::RangeError,
+            _ => JsClass::Error,
+        }
+    }
+
     /// The `code` property of the JS error.
     pub fn code(self) -> &'static str {
         match self {
@@ -44,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Busy => "ERR_FEDIKV_BUSY",
             ErrorKind::InvalidData => "ERR_FEDIKV_INVALID_DATA",
             ErrorKind::Unsupported => "ERR_FEDIKV_UNSUPPORTED",
+            ErrorKind::NotEmpty => "ERR_FEDIKV_NOT_EMPTY",
             ErrorKind::Internal => "ERR_FEDIKV_INTERNAL",
         }
     }
@@ -99,3 +152,32 @@ pub fn with_certificate_hint(message: String, how_to_trust: &str) -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` holds every kind once: the match below has no wildcard, so a
+    /// new kind does not compile until it has a place in the list.
+    #[test]
+    fn every_kind_is_listed_once() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            let place = match kind {
+                ErrorKind::InvalidKey => 0,
+                ErrorKind::InvalidValue => 1,
+                ErrorKind::InvalidTtl => 2,
+                ErrorKind::InvalidOption => 3,
+                ErrorKind::Closed => 4,
+                ErrorKind::Connection => 5,
+                ErrorKind::Backend => 6,
+                ErrorKind::Busy => 7,
+                ErrorKind::InvalidData => 8,
+                ErrorKind::Unsupported => 9,
+                ErrorKind::NotEmpty => 10,
+                ErrorKind::Internal => 11,
+            };
+            assert_eq!(place, i, "{kind:?} is out of place in ErrorKind::ALL");
+            assert!(kind.code().starts_with("ERR_FEDIKV_"));
+        }
+    }
+}

@@ -237,7 +237,7 @@ pub fn run<'e, T, F>(
     env: &'e napi::Env,
     io: &Arc<dyn LocalIo>,
     future: F,
-    settle: fn(std::thread::Result<crate::error::Result<T>>) -> napi::Result<T>,
+    settle: super::Settle<T>,
 ) -> napi::Result<Either<T, PromiseRaw<'e, T>>>
 where
     T: ToNapiValue + 'static,
@@ -264,7 +264,7 @@ where
     let outcome = match first {
         Poll::Ready(result) => {
             with_executor(|ex| ex.free.push(id));
-            settle(result).map(Either::A)
+            settle(env, result).map(Either::A)
         }
         Poll::Pending => {
             let mut deferred = std::ptr::null_mut();
@@ -273,7 +273,11 @@ where
             let status = unsafe { sys::napi_create_promise(raw, &mut deferred, &mut promise) };
             if status == sys::Status::napi_ok {
                 // Polled again only by `drain`, inside its scopes.
-                let task = async move { resolve(raw, deferred, settle(future.await)) };
+                let task = async move {
+                    let outcome = future.await;
+                    // Run by `drain` on this thread, inside a handle scope.
+                    resolve(raw, deferred, settle(&napi::Env::from_raw(raw), outcome))
+                };
                 with_executor(|ex| {
                     ex.tasks[id] = Some(Box::pin(task));
                     keep_alive(ex);

@@ -110,8 +110,9 @@ pub trait Schedule: Send + Sync + 'static {
 pub type Answer<'e, T> = Either<T, PromiseRaw<'e, T>>;
 
 /// What turns an operation's outcome (a panic caught as `Err`) into the
-/// call's result.
-pub type Settle<T> = fn(std::thread::Result<crate::error::Result<T>>) -> napi::Result<T>;
+/// call's result; called on the JS thread, so that it can build the error's
+/// JS object.
+pub type Settle<T> = fn(&Env, std::thread::Result<crate::error::Result<T>>) -> napi::Result<T>;
 
 /// Runs one operation of a store whose backend asks for `schedule`: polls it
 /// once here, on the JS thread (inside the tokio runtime's context), when
@@ -146,16 +147,20 @@ where
     if here {
         let mut cx = Context::from_waker(Waker::noop());
         if let Poll::Ready(result) = within_runtime_if_available(|| fut.as_mut().poll(&mut cx)) {
-            return settle(result).map(Either::A);
+            return settle(env, result).map(Either::A);
         }
     }
     // Counted only where the count decides something.
     let in_flight = (policy == FirstPoll::CallerWhenIdle).then(|| InFlight::new(in_flight));
-    env.spawn_future(async move {
-        let result = fut.await;
-        drop(in_flight);
-        settle(result)
-    })
+    env.spawn_future_with_callback(
+        async move {
+            let outcome = fut.await;
+            drop(in_flight);
+            Ok(outcome)
+        },
+        // Called on the JS thread, where the error's object can be made.
+        settle,
+    )
     .map(Either::B)
 }
 

@@ -2,16 +2,15 @@
 //! store, and turns results and errors back. No storage logic lives here.
 //!
 //! This native class is internal: the public classes (`MemoryKvStore`,
-//! `SqliteKvStore`, …) are in `index.js`, which turns values into JSON text
+//! `SqliteKvStore`, …) are in `lib/stores.js`, which turns values into JSON text
 //! with V8's own `JSON.stringify` (exactly the copy the contract promises)
 //! and builds `list()` as an async generator over `listPage`.
 
 use crate::backend::{Expiry, KvBackend, Page};
-use crate::error::{Error, ErrorKind};
 use crate::exec::{Answer, Schedule};
 use crate::key::{parse_prefix, Key};
 use crate::memory::MemoryBackend;
-use crate::sqlite::{SqliteBackend, SqliteConfig};
+use crate::sqlite::SqliteBackend;
 use crate::store::Store;
 use crate::ttl::Ttl;
 use napi::bindgen_prelude::*;
@@ -20,29 +19,21 @@ use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-/// Errors cross as `[CODE] message`; `index.js` turns them into `TypeError`,
-/// `RangeError` or `Error` with `code` set (napi cannot reject a promise
-/// with a custom code itself).
-fn to_js(e: Error) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("[{}] {}", e.kind.code(), e.message),
-    )
+mod error;
+mod options;
+
+use error::{settle, to_js};
+use options::*;
+
+fn ttl_of(env: &Env, ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
+    ttl_ms
+        .map(Ttl::from_millis)
+        .transpose()
+        .map_err(|e| to_js(env, e))
 }
 
-fn settle<T>(result: std::thread::Result<crate::error::Result<T>>) -> napi::Result<T> {
-    match result {
-        Ok(result) => result.map_err(to_js),
-        // A bug must fail one call, not take the Node process down.
-        Err(_) => Err(to_js(Error::new(
-            ErrorKind::Internal,
-            "internal error (a panic in fedikv); please report it",
-        ))),
-    }
-}
-
-fn ttl_of(ttl_ms: Option<f64>) -> napi::Result<Option<Ttl>> {
-    ttl_ms.map(Ttl::from_millis).transpose().map_err(to_js)
+fn key_of(env: &Env, json: &str) -> napi::Result<Key> {
+    Key::from_json(json).map_err(|e| to_js(env, e))
 }
 
 /// One page of a listing. `entries` is one JSON text, an array of
@@ -91,93 +82,20 @@ impl ListPage {
     }
 }
 
-/// Options of `NativeStore.redis`.
-#[cfg(feature = "redis")]
-#[napi(object)]
-pub struct RedisOptions {
-    pub key_prefix: String,
-    pub cluster: bool,
-    pub connect_timeout_ms: f64,
-    /// 0 waits forever.
-    pub response_timeout_ms: f64,
-    /// PEM text: CAs to trust instead of the system's, a client
-    /// certificate and its key (for `rediss://`).
-    pub tls_ca: Option<String>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
-}
-
-/// Options of `NativeStore.postgres`.
-#[cfg(feature = "postgres")]
-#[napi(object)]
-pub struct PostgresOptions {
-    pub table_name: String,
-    pub initialized: bool,
-    pub unlogged: bool,
-    pub max_connections: u32,
-    pub connect_timeout_ms: f64,
-    /// 0 waits forever.
-    pub response_timeout_ms: f64,
-}
-
-/// Options of `NativeStore.mysql`.
-#[cfg(feature = "mysql")]
-#[napi(object)]
-pub struct MysqlOptions {
-    pub table_name: String,
-    pub initialized: bool,
-    pub max_connections: u32,
-    pub connect_timeout_ms: f64,
-    /// 0 waits forever.
-    pub response_timeout_ms: f64,
-}
-
-/// Options of `NativeStore.denokv`.
-#[cfg(feature = "denokv")]
-#[napi(object)]
-pub struct DenoKvOptions {
-    /// For a KV Connect URL (`index.js` falls back on `DENO_KV_ACCESS_TOKEN`).
-    pub access_token: Option<String>,
-    pub connect_timeout_ms: f64,
-}
-
-/// A positive number of milliseconds as a duration (`index.js` checks the
-/// type; this refuses what would overflow or be zero).
-#[cfg(any(
-    feature = "redis",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "denokv"
-))]
-fn millis(name: &str, ms: f64) -> napi::Result<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(ms / 1000.0)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            to_js(Error::new(
-                ErrorKind::InvalidOption,
-                format!("{name} must be a positive number of milliseconds, not {ms}"),
-            ))
-        })
-}
-
-/// A response timeout: 0 means none (wait forever).
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
-fn optional_millis(name: &str, ms: f64) -> napi::Result<Option<std::time::Duration>> {
-    if ms == 0.0 {
-        Ok(None)
-    } else {
-        millis(name, ms).map(Some)
-    }
-}
-
-fn native<B: KvBackend + Schedule>(backend: B) -> NativeStore {
-    let backend = Arc::new(backend);
-    NativeStore {
+/// A store of `backend`, whose entries live under `namespace` (a table
+/// name, a key prefix) if it has one.
+fn native<B: KvBackend + Schedule>(
+    env: &Env,
+    backend: crate::error::Result<B>,
+    namespace: Option<String>,
+) -> napi::Result<NativeStore> {
+    let backend = Arc::new(backend.map_err(|e| to_js(env, e))?);
+    Ok(NativeStore {
         store: Arc::new(Store::shared(backend.clone())),
         schedule: backend,
         in_flight: Arc::default(),
-    }
+        namespace,
+    })
 }
 
 // How each backend's operations run (see `crate::exec`). Memory and SQLite
@@ -210,6 +128,7 @@ pub struct NativeStore {
     schedule: Arc<dyn Schedule>,
     /// Operations handed to the runtime and not settled yet.
     in_flight: Arc<AtomicUsize>,
+    namespace: Option<String>,
 }
 
 impl NativeStore {
@@ -234,22 +153,22 @@ impl Drop for NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(factory, catch_unwind)]
-    pub fn memory() -> NativeStore {
-        native(MemoryBackend::new())
+    pub fn memory(env: Env) -> napi::Result<NativeStore> {
+        native(&env, Ok(MemoryBackend::new()), None)
     }
 
     #[napi(factory, catch_unwind)]
-    pub fn sqlite(
-        path: String,
-        table_name: String,
-        initialized: bool,
-    ) -> napi::Result<NativeStore> {
-        let config = SqliteConfig {
-            path,
-            table: table_name,
-            initialized,
-        };
-        Ok(native(SqliteBackend::new(config).map_err(to_js)?))
+    pub fn sqlite(env: Env, path: String, options: SqliteOptions) -> napi::Result<NativeStore> {
+        let config = options.config(path);
+        let table = config.table.clone();
+        native(&env, SqliteBackend::new(config), Some(table))
+    }
+
+    /// The table (SQLite, PostgreSQL, MySQL) or the key prefix (Redis) the
+    /// store's entries live under, defaults applied; null for the others.
+    #[napi(getter, catch_unwind)]
+    pub fn namespace(&self) -> Option<String> {
+        self.namespace.clone()
     }
 
     /// The backend's name, for messages.
@@ -274,7 +193,7 @@ impl NativeStore {
         catch_unwind
     )]
     pub fn get<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, Option<String>>> {
-        let key = Key::from_json(&key).map_err(to_js)?;
+        let key = key_of(env, &key)?;
         let store = self.store.clone();
         self.run(env, async move { store.get(&key).await })
     }
@@ -288,15 +207,15 @@ impl NativeStore {
         value: Option<String>,
         ttl_ms: Option<f64>,
     ) -> napi::Result<Answer<'e, ()>> {
-        let key = Key::from_json(&key).map_err(to_js)?;
-        let ttl = ttl_of(ttl_ms)?;
+        let key = key_of(env, &key)?;
+        let ttl = ttl_of(env, ttl_ms)?;
         let store = self.store.clone();
         self.run(env, async move { store.set(&key, value, ttl).await })
     }
 
     #[napi(ts_return_type = "void | Promise<void>", catch_unwind)]
     pub fn delete<'e>(&self, env: &'e Env, key: String) -> napi::Result<Answer<'e, ()>> {
-        let key = Key::from_json(&key).map_err(to_js)?;
+        let key = key_of(env, &key)?;
         let store = self.store.clone();
         self.run(env, async move { store.delete(&key).await })
     }
@@ -311,8 +230,8 @@ impl NativeStore {
         value: Option<String>,
         ttl_ms: Option<f64>,
     ) -> napi::Result<Answer<'e, bool>> {
-        let key = Key::from_json(&key).map_err(to_js)?;
-        let ttl = ttl_of(ttl_ms)?;
+        let key = key_of(env, &key)?;
+        let ttl = ttl_of(env, ttl_ms)?;
         let store = self.store.clone();
         self.run(env, async move {
             store.cas(&key, expected.as_deref(), value, ttl).await
@@ -331,7 +250,7 @@ impl NativeStore {
         with_expiry: Option<bool>,
     ) -> napi::Result<Answer<'e, ListPage>> {
         let prefix = match prefix {
-            Some(text) => parse_prefix(&text).map_err(to_js)?,
+            Some(text) => parse_prefix(&text).map_err(|e| to_js(env, e))?,
             None => Vec::new(),
         };
         let expiry = if with_expiry == Some(true) {
@@ -369,28 +288,10 @@ impl NativeStore {
     /// `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster.
     #[napi(factory, catch_unwind)]
     pub fn redis(env: Env, urls: Vec<String>, options: RedisOptions) -> napi::Result<NativeStore> {
-        use crate::redis::{RedisBackend, RedisConfig};
-        let mut config = if options.cluster {
-            RedisConfig::cluster(urls)
-        } else {
-            let [url] = <[String; 1]>::try_from(urls).map_err(|_| {
-                to_js(Error::new(
-                    ErrorKind::InvalidOption,
-                    "Redis: one URL, or an array of cluster nodes",
-                ))
-            })?;
-            RedisConfig::standalone(url)
-        };
-        config.key_prefix = options.key_prefix;
-        config.connect_timeout = millis("connectTimeout", options.connect_timeout_ms)?;
-        config.response_timeout = optional_millis("responseTimeout", options.response_timeout_ms)?;
-        config.tls = crate::redis::RedisTls {
-            ca: options.tls_ca,
-            cert: options.tls_cert,
-            key: options.tls_key,
-        };
+        let mut config = options.config(urls).map_err(|e| to_js(&env, e))?;
         config.event_loop_connection = crate::exec::libuv::get(env.raw()).is_some();
-        Ok(native(RedisBackend::new(config).map_err(to_js)?))
+        let prefix = config.key_prefix.clone();
+        native(&env, crate::redis::RedisBackend::new(config), Some(prefix))
     }
 }
 
@@ -398,18 +299,14 @@ impl NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(factory, catch_unwind)]
-    pub fn postgres(url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
-        use crate::postgres::{PostgresBackend, PostgresConfig};
-        let config = PostgresConfig {
-            table: options.table_name,
-            initialized: options.initialized,
-            unlogged: options.unlogged,
-            max_connections: options.max_connections,
-            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
-            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
-            ..PostgresConfig::new(url)
-        };
-        Ok(native(PostgresBackend::new(config).map_err(to_js)?))
+    pub fn postgres(env: Env, url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
+        let config = options.config(url).map_err(|e| to_js(&env, e))?;
+        let table = config.table.clone();
+        native(
+            &env,
+            crate::postgres::PostgresBackend::new(config),
+            Some(table),
+        )
     }
 }
 
@@ -417,17 +314,10 @@ impl NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(factory, catch_unwind)]
-    pub fn mysql(url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
-        use crate::mysql::{MysqlBackend, MysqlConfig};
-        let config = MysqlConfig {
-            table: options.table_name,
-            initialized: options.initialized,
-            max_connections: options.max_connections,
-            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
-            response_timeout: optional_millis("responseTimeout", options.response_timeout_ms)?,
-            ..MysqlConfig::new(url)
-        };
-        Ok(native(MysqlBackend::new(config).map_err(to_js)?))
+    pub fn mysql(env: Env, url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
+        let config = options.config(url).map_err(|e| to_js(&env, e))?;
+        let table = config.table.clone();
+        native(&env, crate::mysql::MysqlBackend::new(config), Some(table))
     }
 }
 
@@ -436,13 +326,18 @@ impl NativeStore {
 impl NativeStore {
     /// `path_or_url`: a Deno KV file path, or a KV Connect `http(s)://` URL.
     #[napi(factory, catch_unwind)]
-    pub fn denokv(path_or_url: String, options: DenoKvOptions) -> napi::Result<NativeStore> {
-        use crate::denokv::{DenoKvBackend, DenoKvConfig};
-        let config = DenoKvConfig {
-            access_token: options.access_token,
-            connect_timeout: millis("connectTimeout", options.connect_timeout_ms)?,
-            ..DenoKvConfig::new(path_or_url)
-        };
-        Ok(native(DenoKvBackend::new(config).map_err(to_js)?))
+    pub fn denokv(
+        env: Env,
+        path_or_url: String,
+        options: DenoKvOptions,
+    ) -> napi::Result<NativeStore> {
+        let config = options.config(path_or_url).map_err(|e| to_js(&env, e))?;
+        native(&env, crate::denokv::DenoKvBackend::new(config), None)
     }
 }
+
+/// How long after its expiry an entry may still be read through KV Connect
+/// (denokv's lazy expiry collector), in milliseconds.
+#[cfg(feature = "denokv")]
+#[napi]
+pub const KV_CONNECT_EXPIRY_GRACE_MS: u32 = crate::denokv::REMOTE_EXPIRY_GRACE.as_millis() as u32;
