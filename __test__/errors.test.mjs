@@ -195,3 +195,33 @@ test("Redis: list reports a foreign value that is not JSON, with no injected ent
     }
   }
 });
+
+test("every error code is in one list (the addon's), and index.d.ts and the README list exactly those, with their classes", async () => {
+  const { readFileSync, readdirSync } = await import("node:fs");
+  const { createRequire } = await import("node:module");
+  const root = new URL("../", import.meta.url);
+  const read = (path) => readFileSync(new URL(path, root), "utf8");
+  const { errorCodes } = createRequire(import.meta.url)("../binding.js");
+  // The one code the addon cannot list: it is thrown when the addon does not load.
+  const expected = new Map([...errorCodes().map((c) => [c.code, c.className]), ["ERR_FEDIKV_LOAD", "Error"]]);
+
+  const types = read("index.d.ts");
+  const union = types.match(/export type FedikvErrorCode =([^;]*);/)[1];
+  assert.deepEqual(new Set(union.match(/ERR_FEDIKV_[A-Z_]+/g)), new Set(expected.keys()), "index.d.ts: FedikvErrorCode");
+  const documented = new Map(
+    [...types.matchAll(/^ \* - `(ERR_FEDIKV_[A-Z_]+)`( \(`(\w+)`\))?/gm)].map((m) => [m[1], m[3] ?? "Error"]),
+  );
+  assert.deepEqual(documented, expected, "index.d.ts: the doc list of FedikvErrorCode, with classes");
+
+  const readme = new Map([...read("README.md").matchAll(/^\| `(ERR_FEDIKV_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => [m[1], m[2]]));
+  assert.deepEqual(readme, expected, "README.md: the table of errors, with classes");
+
+  // Every code the JS layer raises is one of them.
+  for (const dir of ["lib", "bin"]) {
+    for (const file of readdirSync(new URL(dir, root))) {
+      for (const [used] of read(`${dir}/${file}`).matchAll(/ERR_FEDIKV_[A-Z_]+(?=['"`])/g)) {
+        assert.ok(expected.has(used), `${dir}/${file} uses ${used}, which is in no list`);
+      }
+    }
+  }
+});
