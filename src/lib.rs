@@ -7,14 +7,12 @@
 //! adds what every store shares; `exec` is how operations run (where
 //! they are first polled, and the executor on Node's event loop for a
 //! backend whose socket the JS thread drives); `binding` is the thin napi
-//! layer that JavaScript sees.
+//! layer that JavaScript sees. What several backends share without being
+//! part of the contract is in `net` (the networked stores: secrets kept out
+//! of messages, response timeouts, backoff) and `sql` (the SQL stores:
+//! table names, and for the server ones the purge, TLS files and batching).
 
 pub mod backend;
-// Only PostgreSQL batches its reads so far.
-#[cfg(feature = "postgres")]
-mod batch;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod certificate_files;
 #[cfg(feature = "denokv")]
 pub mod denokv;
 pub mod error;
@@ -23,24 +21,18 @@ pub mod key;
 pub mod memory;
 #[cfg(feature = "mysql")]
 pub mod mysql;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 #[cfg(any(
     feature = "redis",
     feature = "postgres",
     feature = "mysql",
     feature = "denokv"
 ))]
-mod redact;
+mod net;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "redis", feature = "postgres", feature = "mysql"))]
-mod response_timeout;
-#[cfg(any(feature = "redis", feature = "mysql", feature = "denokv"))]
-mod retry;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql;
-mod sql_names;
 pub mod sqlite;
 pub mod store;
 pub mod ttl;

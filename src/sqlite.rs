@@ -53,7 +53,7 @@ impl SqliteConfig {
 /// Table names are spliced into SQL, so only `[A-Za-z_][A-Za-z0-9_]{0,63}`
 /// is accepted (the rule `@fedify/sqlite` applies too).
 pub fn validate_table_name(name: &str) -> Result<()> {
-    if crate::sql_names::is_sql_identifier(name, 64) {
+    if crate::sql::names::is_sql_identifier(name, 64) {
         Ok(())
     } else {
         Err(Error::new(

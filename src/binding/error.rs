@@ -48,7 +48,7 @@ fn give_stack(env: &Env, error: &Unknown, class: JsClass, reason: &str) {
         .get_named_property::<Unknown>("stack")
         .is_ok_and(|stack| stack.get_type().is_ok_and(|t| t == ValueType::String));
     if !has_stack {
-        if let Ok(stack) = env.create_string(&format!("{}: {reason}", class.name())) {
+        if let Ok(stack) = env.create_string(format!("{}: {reason}", class.name())) {
             let _ = object.set_named_property("stack", stack);
         }
     }

@@ -40,7 +40,7 @@ fn key_of(env: &Env, json: &str) -> napi::Result<Key> {
 /// `[key, value]` pairs (`[key, value, expiresAt]` when the listing reads
 /// expiry: epoch milliseconds, or `null` for none), so that JavaScript
 /// parses a whole page with one `JSON.parse` instead of two per entry
-/// (measured: 665 → see README). `cursor` continues the listing, or is
+/// (measured in docs/architecture.md, "Values across the boundary"). `cursor` continues the listing, or is
 /// absent at its end.
 #[napi(object)]
 pub struct ListPage {

@@ -44,7 +44,7 @@ use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::cas_matches;
 use crate::key::Key;
-use crate::redact::mask_password;
+use crate::net::redact::mask_password;
 use crate::ttl::{now_ms, Ttl};
 use async_trait::async_trait;
 use denokv_proto::{AtomicWrite, Check, KvValue, Mutation, MutationKind, Versionstamp};
@@ -296,7 +296,7 @@ fn delete_mutation(key: Vec<u8>) -> Mutation {
 
 /// The pause before `cas` starts over after a failed versionstamp check.
 async fn backoff(attempt: u32) {
-    crate::retry::backoff(attempt, Duration::from_micros(100), 20).await
+    crate::net::retry::backoff(attempt, Duration::from_micros(100), 20).await
 }
 
 #[async_trait]

@@ -29,8 +29,9 @@ pub enum FirstPoll {
     /// On the caller's thread when none of the store's operations is in
     /// flight, else on the runtime. The first poll writes the request to
     /// the socket (PostgreSQL, MySQL): alone, that saves a thread wake-up;
-    /// under load the JS thread is what runs out (measured in the README's
-    /// design notes), and the runtime's threads should write instead.
+    /// under load the JS thread is what runs out (measured in
+    /// docs/architecture.md, "Where a call runs"), and the runtime's
+    /// threads should write instead.
     CallerWhenIdle,
     /// On the runtime, always: the first poll would only hand the request
     /// to a task of the backend's own (Redis's multiplexed connection),

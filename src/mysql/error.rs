@@ -6,7 +6,7 @@ use crate::error::{with_certificate_hint, Error, ErrorKind};
 /// How a MySQL URL names the CA to trust.
 const TRUST: &str = "give the CA that issued it with ssl-ca=/path/to/ca.pem in the URL, \
                      or match the URL's host name to the certificate";
-use crate::response_timeout::Timeouts;
+use crate::net::response_timeout::Timeouts;
 use sqlx_mysql::MySqlDatabaseError;
 
 /// Server error numbers fedikv acts on (the MySQL and MariaDB manuals).

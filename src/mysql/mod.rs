@@ -20,8 +20,8 @@ use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::json_text_equal;
 use crate::key::{json_prefix_range, Key};
-use crate::redact::mask_password;
-use crate::response_timeout::Timeouts;
+use crate::net::redact::mask_password;
+use crate::net::response_timeout::Timeouts;
 use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
 pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
@@ -131,7 +131,7 @@ fn invalid_option(message: String) -> Error {
 /// Table names are spliced into SQL, so only `[A-Za-z_][A-Za-z0-9_]*` of at
 /// most 50 characters is accepted (the rule `@fedify/mysql` applies).
 pub fn validate_table_name(name: &str) -> Result<()> {
-    if crate::sql_names::is_sql_identifier(name, MAX_TABLE_NAME) {
+    if crate::sql::names::is_sql_identifier(name, MAX_TABLE_NAME) {
         Ok(())
     } else {
         Err(invalid_option(format!(
@@ -156,7 +156,7 @@ fn connect_options(url: &str) -> Result<MySqlConnectOptions> {
     }
     let options = MySqlConnectOptions::from_url(&parsed)
         .map_err(|e| invalid_option(format!("the URL is not valid ({e})")))?;
-    crate::certificate_files::check("MySQL", &parsed)?;
+    crate::sql::certificate_files::check("MySQL", &parsed)?;
     // sqlx sets every session to UTC by default; @fedify/mysql leaves the
     // server's default, and `expires` is wall-clock time in the session's
     // zone, so fedikv leaves it too (unless the URL asks for a zone).
@@ -499,7 +499,7 @@ impl MysqlBackend {
 
 /// The pause before `cas` starts over after a deadlock.
 async fn backoff(attempt: u32) {
-    crate::retry::backoff(attempt, Duration::from_micros(200), 10).await
+    crate::net::retry::backoff(attempt, Duration::from_micros(200), 10).await
 }
 
 #[async_trait]

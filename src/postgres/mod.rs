@@ -8,7 +8,7 @@
 //! - Liveness is `ttl IS NULL OR created + ttl > CURRENT_TIMESTAMP`, the
 //!   rule of `@fedify/postgres`, on the server's clock.
 //! - Concurrent `get`s waiting for a connection are answered together,
-//!   by one statement for up to [`crate::batch::MAX_BATCH`] keys.
+//!   by one statement for up to [`crate::sql::batch::MAX_BATCH`] keys.
 //! - `list_page` is keyset pagination over the primary key, its index scan
 //!   bounded to the prefix (see [`sql::prefix_upper_bound`]).
 //! - Expired rows are purged in the background after a write, at most every
@@ -23,11 +23,11 @@ mod text;
 mod tests;
 
 use crate::backend::{Entry, Expiry, KvBackend, Page};
-use crate::batch::{self, Batch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
-use crate::redact::mask_password;
-use crate::response_timeout::Timeouts;
+use crate::net::redact::mask_password;
+use crate::net::response_timeout::Timeouts;
+use crate::sql::batch::{self, Batch};
 use crate::sql::purge::{PurgePolicy, PurgeSchedule, PURGE_TIMEOUT};
 pub use crate::sql::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT};
 use crate::ttl::{now_ms, Ttl};
@@ -138,7 +138,7 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     }
     let options =
         PgConnectOptions::from_str(url).map_err(|e| invalid_option(format!("invalid URL: {e}")))?;
-    crate::certificate_files::check("PostgreSQL", &parsed)?;
+    crate::sql::certificate_files::check("PostgreSQL", &parsed)?;
     Ok(match options.get_application_name() {
         Some(_) => options,
         None => options.application_name("fedikv"),
@@ -289,7 +289,7 @@ impl PostgresBackend {
         }
     }
 
-    /// A `get` that joins the batch of waiting reads (see [`crate::batch`]):
+    /// A `get` that joins the batch of waiting reads (see [`crate::sql::batch`]):
     /// whoever gets a connection first answers everyone queued.
     async fn get_batched(&self, key: &Key) -> Result<Option<String>> {
         self.ensure_table().await?;

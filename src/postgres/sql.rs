@@ -30,7 +30,7 @@ pub fn validate_table_name(name: &str) -> Result<()> {
 }
 
 fn is_identifier(part: &str) -> bool {
-    crate::sql_names::is_sql_identifier(part, MAX_IDENTIFIER)
+    crate::sql::names::is_sql_identifier(part, MAX_IDENTIFIER)
 }
 
 /// `"schema"."table"` for a validated name (no quote can occur in it).

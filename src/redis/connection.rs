@@ -110,7 +110,7 @@ impl Connector {
 
     /// The longest an operation may take, connecting included.
     pub(super) fn operation_limit(&self) -> Option<Duration> {
-        crate::response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
+        crate::net::response_timeout::operation_limit(self.connect_timeout, self.response_timeout)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

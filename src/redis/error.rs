@@ -4,7 +4,7 @@
 
 use super::pipe::Reply;
 use crate::error::{with_certificate_hint, Error, ErrorKind, Result};
-use crate::redact::mask_password;
+use crate::net::redact::mask_password;
 use redis::RedisError;
 use std::time::Duration;
 

@@ -28,8 +28,8 @@ use crate::backend::{Entry, Expiry, KvBackend, Page};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{FirstPoll, LocalIo, Schedule};
 use crate::key::Key;
-use crate::redact::mask_password;
-use crate::response_timeout::{self, Limit};
+use crate::net::redact::mask_password;
+use crate::net::response_timeout::{self, Limit};
 use crate::ttl::Ttl;
 use async_trait::async_trait;
 use connection::{Conn, Connector, Target};
@@ -586,7 +586,7 @@ impl KvBackend for RedisBackend {
             expected = Some(current);
             if attempt > 0 {
                 // The text changed under us since: another writer is busy.
-                crate::retry::backoff(attempt, std::time::Duration::from_millis(1), 8).await;
+                crate::net::retry::backoff(attempt, std::time::Duration::from_millis(1), 8).await;
             }
         }
         unreachable!("the loop returns")

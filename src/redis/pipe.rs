@@ -2,8 +2,8 @@
 //! and `cas`: one pipelined connection whose socket the JS thread itself
 //! drives (the binding watches it with Node's event loop; see
 //! [`LocalIo`]). Such a call is written and answered on the JS thread,
-//! with no hop to the runtime's threads and back (measured in the README's
-//! design notes).
+//! with no hop to the runtime's threads and back (measured in
+//! docs/architecture.md, "Redis: a connection the JS thread drives").
 //!
 //! The `redis` crate's multiplexed connection stays for everything else
 //! (`cas`, `list`, a Cluster, TLS), and for any call while this connection
@@ -15,7 +15,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{LocalIo, RawSocket, Watch};
-use crate::response_timeout::{self, Limit};
+use crate::net::response_timeout::{self, Limit};
 use redis::ConnectionAddr;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

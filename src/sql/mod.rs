@@ -1,7 +1,18 @@
-//! Helpers shared by the SQL server stores ([`crate::postgres`],
-//! [`crate::mysql`]): what both do alike, kept in one place so that a fix
+//! Helpers shared by the SQL stores: table names for all three
+//! ([`crate::sqlite`] too), and for the server ones ([`crate::postgres`],
+//! [`crate::mysql`]) what both do alike, kept in one place so that a fix
 //! reaches both.
 
+// A build without the server stores uses only `names`.
+#![cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+
+// Only PostgreSQL batches its reads so far.
+#[cfg(feature = "postgres")]
+pub(crate) mod batch;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod certificate_files;
+pub(crate) mod names;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod purge;
 
 use std::path::Path;
