@@ -37,8 +37,8 @@ export declare class NativeStore {
   close(): void | Promise<void>
   /** `urls`: one URL, or with `cluster` the seed nodes of a Redis Cluster. */
   static redis(urls: Array<string>, options: RedisOptions): NativeStore
-  static postgres(url: string, options: PostgresOptions): NativeStore
-  static mysql(url: string, options: MysqlOptions): NativeStore
+  static postgres(url: string, options: SqlServerOptions): NativeStore
+  static mysql(url: string, options: SqlServerOptions): NativeStore
   /** `path_or_url`: a Deno KV file path, or a KV Connect `http(s)://` URL. */
   static denokv(pathOrUrl: string, options: DenoKvOptions): NativeStore
 }
@@ -77,33 +77,12 @@ export declare const KV_CONNECT_EXPIRY_GRACE_MS: number
  * `[key, value]` pairs (`[key, value, expiresAt]` when the listing reads
  * expiry: epoch milliseconds, or `null` for none), so that JavaScript
  * parses a whole page with one `JSON.parse` instead of two per entry
- * (measured: 665 → see README). `cursor` continues the listing, or is
+ * (measured in docs/architecture.md, "Values across the boundary"). `cursor` continues the listing, or is
  * absent at its end.
  */
 export interface ListPage {
   entries: string
   cursor?: string
-}
-
-/** Options of `NativeStore.mysql`. */
-export interface MysqlOptions {
-  tableName?: string
-  initialized?: boolean
-  maxConnections?: number
-  connectTimeoutMs?: number
-  /** 0 waits forever. */
-  responseTimeoutMs?: number
-}
-
-/** Options of `NativeStore.postgres`. */
-export interface PostgresOptions {
-  tableName?: string
-  initialized?: boolean
-  unlogged?: boolean
-  maxConnections?: number
-  connectTimeoutMs?: number
-  /** 0 waits forever. */
-  responseTimeoutMs?: number
 }
 
 /**
@@ -152,4 +131,16 @@ export interface RedisOptions {
 export interface SqliteOptions {
   tableName?: string
   initialized?: boolean
+}
+
+/** Options of `NativeStore.postgres` and `NativeStore.mysql`. */
+export interface SqlServerOptions {
+  tableName?: string
+  initialized?: boolean
+  /** PostgreSQL only. */
+  unlogged?: boolean
+  maxConnections?: number
+  connectTimeoutMs?: number
+  /** 0 waits forever. */
+  responseTimeoutMs?: number
 }

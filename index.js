@@ -5,29 +5,20 @@
 // is in lib/, and storage, expiry, atomicity and every rule of the contract
 // in the Rust core (src/), reached through the napi binding (binding.js,
 // loaded by lib/native.js).
+//
+// One `exports.name =` a line: the form in which Node's and Deno's
+// CommonJS analysis see each name, so that `import { SqliteKvStore } from
+// "fedikv"` works in ES modules (an object spread is not seen).
 
-const {
-  FedikvKvStore,
-  MemoryKvStore,
-  SqliteKvStore,
-  RedisKvStore,
-  PostgresKvStore,
-  MysqlKvStore,
-  DenoKvStore,
-  listWithExpiry,
-} = require('./lib/stores.js')
-const { openKvStore } = require('./lib/open.js')
-const { migrate } = require('./lib/migrate.js')
+const stores = require('./lib/stores.js')
 
-module.exports = {
-  FedikvKvStore,
-  MemoryKvStore,
-  SqliteKvStore,
-  RedisKvStore,
-  PostgresKvStore,
-  MysqlKvStore,
-  DenoKvStore,
-  openKvStore,
-  listWithExpiry,
-  migrate,
-}
+exports.FedikvKvStore = stores.FedikvKvStore
+exports.MemoryKvStore = stores.MemoryKvStore
+exports.SqliteKvStore = stores.SqliteKvStore
+exports.RedisKvStore = stores.RedisKvStore
+exports.PostgresKvStore = stores.PostgresKvStore
+exports.MysqlKvStore = stores.MysqlKvStore
+exports.DenoKvStore = stores.DenoKvStore
+exports.listWithExpiry = stores.listWithExpiry
+exports.openKvStore = require('./lib/open.js').openKvStore
+exports.migrate = require('./lib/migrate.js').migrate

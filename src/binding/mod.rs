@@ -299,8 +299,8 @@ impl NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(factory, catch_unwind)]
-    pub fn postgres(env: Env, url: String, options: PostgresOptions) -> napi::Result<NativeStore> {
-        let config = options.config(url).map_err(|e| to_js(&env, e))?;
+    pub fn postgres(env: Env, url: String, options: SqlServerOptions) -> napi::Result<NativeStore> {
+        let config = options.postgres(url).map_err(|e| to_js(&env, e))?;
         let table = config.table.clone();
         native(
             &env,
@@ -314,8 +314,8 @@ impl NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(factory, catch_unwind)]
-    pub fn mysql(env: Env, url: String, options: MysqlOptions) -> napi::Result<NativeStore> {
-        let config = options.config(url).map_err(|e| to_js(&env, e))?;
+    pub fn mysql(env: Env, url: String, options: SqlServerOptions) -> napi::Result<NativeStore> {
+        let config = options.mysql(url).map_err(|e| to_js(&env, e))?;
         let table = config.table.clone();
         native(&env, crate::mysql::MysqlBackend::new(config), Some(table))
     }

@@ -76,12 +76,13 @@ impl RedisOptions {
     }
 }
 
-/// Options of `NativeStore.postgres`.
-#[cfg(feature = "postgres")]
+/// Options of `NativeStore.postgres` and `NativeStore.mysql`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 #[napi(object)]
-pub struct PostgresOptions {
+pub struct SqlServerOptions {
     pub table_name: Option<String>,
     pub initialized: Option<bool>,
+    /// PostgreSQL only.
     pub unlogged: Option<bool>,
     pub max_connections: Option<u32>,
     pub connect_timeout_ms: Option<f64>,
@@ -89,46 +90,57 @@ pub struct PostgresOptions {
     pub response_timeout_ms: Option<f64>,
 }
 
-#[cfg(feature = "postgres")]
-impl PostgresOptions {
-    pub fn config(self, url: String) -> Result<crate::postgres::PostgresConfig> {
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl SqlServerOptions {
+    #[cfg(feature = "postgres")]
+    pub fn postgres(self, url: String) -> Result<crate::postgres::PostgresConfig> {
         let mut config = crate::postgres::PostgresConfig::new(url);
-        set(&mut config.table, self.table_name);
-        set(&mut config.initialized, self.initialized);
         set(&mut config.unlogged, self.unlogged);
-        set(&mut config.max_connections, self.max_connections);
-        timeouts(
-            (&mut config.connect_timeout, self.connect_timeout_ms),
-            (&mut config.response_timeout, self.response_timeout_ms),
+        self.pool(
+            &mut config.table,
+            &mut config.initialized,
+            &mut config.max_connections,
+            &mut config.connect_timeout,
+            &mut config.response_timeout,
         )?;
         Ok(config)
     }
-}
 
-/// Options of `NativeStore.mysql`.
-#[cfg(feature = "mysql")]
-#[napi(object)]
-pub struct MysqlOptions {
-    pub table_name: Option<String>,
-    pub initialized: Option<bool>,
-    pub max_connections: Option<u32>,
-    pub connect_timeout_ms: Option<f64>,
-    /// 0 waits forever.
-    pub response_timeout_ms: Option<f64>,
-}
-
-#[cfg(feature = "mysql")]
-impl MysqlOptions {
-    pub fn config(self, url: String) -> Result<crate::mysql::MysqlConfig> {
+    #[cfg(feature = "mysql")]
+    pub fn mysql(self, url: String) -> Result<crate::mysql::MysqlConfig> {
+        if self.unlogged.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                "MySQL: unlogged is an option of PostgreSQL's alone",
+            ));
+        }
         let mut config = crate::mysql::MysqlConfig::new(url);
-        set(&mut config.table, self.table_name);
-        set(&mut config.initialized, self.initialized);
-        set(&mut config.max_connections, self.max_connections);
-        timeouts(
-            (&mut config.connect_timeout, self.connect_timeout_ms),
-            (&mut config.response_timeout, self.response_timeout_ms),
+        self.pool(
+            &mut config.table,
+            &mut config.initialized,
+            &mut config.max_connections,
+            &mut config.connect_timeout,
+            &mut config.response_timeout,
         )?;
         Ok(config)
+    }
+
+    /// Sets what both SQL server configs have alike.
+    fn pool(
+        self,
+        table: &mut String,
+        initialized: &mut bool,
+        max_connections: &mut u32,
+        connect_timeout: &mut std::time::Duration,
+        response_timeout: &mut Option<std::time::Duration>,
+    ) -> Result<()> {
+        set(table, self.table_name);
+        set(initialized, self.initialized);
+        set(max_connections, self.max_connections);
+        timeouts(
+            (connect_timeout, self.connect_timeout_ms),
+            (response_timeout, self.response_timeout_ms),
+        )
     }
 }
 
