@@ -836,7 +836,3 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
-module.exports.probeJsonToNapi = nativeBinding.probeJsonToNapi
-module.exports.probeNapiToJson = nativeBinding.probeNapiToJson
-module.exports.probeText = nativeBinding.probeText
-module.exports.probeTextIn = nativeBinding.probeTextIn
