@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { DenoKvStore } from "fedikv";
 import { denokvPath, findDenokv } from "../../scripts/denokv.mjs";
 import { freePort } from "./own-servers.mjs";
-import { unwanted } from "./servers.mjs";
+import { unwanted } from "../../support/servers.mjs";
 
 export const ACCESS_TOKEN = "fedikv-test-access-token";
 

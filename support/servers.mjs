@@ -1,5 +1,6 @@
-// Where the test servers are, and what to do when one is not there: a skip
-// with a message naming the variable when run by hand, a failure under CI.
+// Where the servers of the tests and the benchmark are, and what to do when
+// one is not there: a skip with a message naming the variable when run by
+// hand, a failure under CI.
 import { connect } from "node:net";
 
 export const SERVERS = {
