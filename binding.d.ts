@@ -85,31 +85,6 @@ export interface ListPage {
   cursor?: string
 }
 
-/**
- * JSON text parsed in Rust and converted by napi into a JavaScript value:
- * what `get` would cost without `JSON.parse`.
- */
-export declare function probeJsonToNapi(text: string): any
-
-/**
- * A JavaScript value converted by napi into a `serde_json::Value`, then
- * written as JSON text (its length returned): what `set` would cost
- * without `JSON.stringify`.
- */
-export declare function probeNapiToJson(value: any): number
-
-/**
- * JSON text passed in and out as a string, the way `index.js` reads a
- * value for `get` (then `JSON.parse`).
- */
-export declare function probeText(text: string): string
-
-/**
- * JSON text passed in as a string, the way `index.js` does it for `set`
- * (its length returned).
- */
-export declare function probeTextIn(text: string): number
-
 /** Options of `NativeStore.redis`. */
 export interface RedisOptions {
   keyPrefix?: string

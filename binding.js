@@ -838,7 +838,3 @@ module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.KV_CONNECT_EXPIRY_GRACE_MS = nativeBinding.KV_CONNECT_EXPIRY_GRACE_MS
-module.exports.probeJsonToNapi = nativeBinding.probeJsonToNapi
-module.exports.probeNapiToJson = nativeBinding.probeNapiToJson
-module.exports.probeText = nativeBinding.probeText
-module.exports.probeTextIn = nativeBinding.probeTextIn

@@ -14,7 +14,7 @@ import * as fedikv from "fedikv";
 import { openKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { assertSameEntries, EXPIRED, expectedSnapshot, LIVE, seed, snapshot, withParam } from "./support/migration.mjs";
-import { server, uniqueName } from "./support/servers.mjs";
+import { server, uniqueName } from "../support/servers.mjs";
 import { scriptArgs } from "./support/runtime.mjs";
 
 const bin = fileURLToPath(new URL("../bin/fedikv.mjs", import.meta.url));

@@ -166,7 +166,7 @@ test("bad server store options are a TypeError at construction", async () => {
 });
 
 test("Redis: list reports a foreign value that is not JSON, with no injected entry", { timeout: 30_000 }, async (t) => {
-  const { server, uniqueName } = await import("./support/servers.mjs");
+  const { server, uniqueName } = await import("../support/servers.mjs");
   const redis = await server("redis");
   if (redis.skip) return t.skip(redis.skip);
   const { RedisKvStore } = await import("fedikv");

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { Redis } from "ioredis";
 import { RedisKvStore } from "../index.js";
-import { server } from "./support/servers.mjs";
+import { server } from "../support/servers.mjs";
 import { evalArgs, RUNTIME } from "./support/runtime.mjs";
 
 const REDIS = await server("redis");

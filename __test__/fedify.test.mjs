@@ -21,9 +21,9 @@ import { after, before, describe, test } from "node:test";
 import { createApp, serve } from "../demo/app.mjs";
 import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
 import { DENO_APP, rawExpiries, startDenoApp } from "./support/deno-app.mjs";
-import { FEDIFY_SQLITE, startFedifySqlite } from "./support/fedify-sqlite.mjs";
+import { FEDIFY_SQLITE, startFedifySqlite } from "./support/fedify-sqlite-store.mjs";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
-import { server, uniqueName } from "./support/servers.mjs";
+import { server, uniqueName } from "../support/servers.mjs";
 
 // The Fedify of demo/app.mjs: @fedify/fedify, or FEDIKV_FEDIFY's copy.
 const fedifyPackage = process.env.FEDIKV_FEDIFY ?? "@fedify/fedify";

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { inspect, promisify } from "node:util";
 import { DenoKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
-import { server, uniqueName } from "./support/servers.mjs";
+import { server, uniqueName } from "../support/servers.mjs";
 import { openSqlite } from "./support/sqlite.mjs";
 import { evalArgs } from "./support/runtime.mjs";
 

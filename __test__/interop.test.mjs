@@ -25,7 +25,7 @@ import Redis from "ioredis";
 import postgres from "postgres";
 import mysql from "mysql2/promise";
 import { MysqlKvStore, PostgresKvStore, RedisKvStore } from "fedikv";
-import { server, uniqueName } from "./support/servers.mjs";
+import { server, uniqueName } from "../support/servers.mjs";
 
 const [redis, pg, my] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
 

@@ -19,7 +19,7 @@ import {
   SqliteKvStore,
 } from "fedikv";
 import { assertSameEntries, EXPIRED, LIVE, seed, snapshot, withParam } from "./support/migration.mjs";
-import { server, uniqueName } from "./support/servers.mjs";
+import { server, uniqueName } from "../support/servers.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-open-"));
 const mysql = await server("mysql");

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Temporal } from "@js-temporal/polyfill";
 import { SqliteKvStore } from "../index.js";
 import { collect, ODD_PARTS } from "fedikv/testing";
-import { busyRetry, FEDIFY_SQLITE, openFedifySqlite, startFedifySqlite } from "./support/fedify-sqlite.mjs";
+import { busyRetry, FEDIFY_SQLITE, openFedifySqlite, startFedifySqlite } from "./support/fedify-sqlite-store.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-compat-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore
 import { testKvStore } from "fedikv/testing";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { startRedisCluster } from "./support/redis-cluster.mjs";
-import { server, uniqueName, unwanted } from "./support/servers.mjs";
+import { server, uniqueName, unwanted } from "../support/servers.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,10 @@
 //! the boundary through napi's own conversion (a JavaScript value walked
 //! property by property into a `serde_json::Value`, and back), against the
 //! JSON text that `index.js` makes with V8's `JSON.stringify` and reads with
-//! `JSON.parse`. `benchmark/lib/boundary.mjs` times both; the README's design
-//! notes give the figures. Not part of the public API.
+//! `JSON.parse`. `benchmark/lib/boundary.mjs` times both; docs/architecture.md
+//! gives the figures. Not part of the public API: built only with the
+//! `boundary_probe` feature, into an addon of the benchmark's own
+//! (`npm run build:boundary-probe`), never into the package's.
 
 use napi_derive::napi;
 

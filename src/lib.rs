@@ -43,7 +43,9 @@ pub mod ttl;
 mod binding;
 #[cfg_attr(test, allow(dead_code))]
 mod exec;
-// Only napi calls these; test builds register no napi functions.
+// Only the benchmark's own build has it (see Cargo.toml); only napi calls
+// these, and test builds register no napi functions.
+#[cfg(feature = "boundary_probe")]
 #[cfg_attr(test, allow(dead_code))]
 mod boundary_probe;
 

@@ -1,12 +1,15 @@
 //! Helpers for tests that need a server: where it is, and what to do when
-//! it is not there (skip with a message by hand, fail under `CI=true`).
+//! it is not there (skip with a message by hand, fail under `CI=true`); and
+//! for the tests that start servers of their own (`redis::test_servers`,
+//! `denokv::test_server`): free ports, spawning children that die with the
+//! test binary, waiting until one is ready, killing one by its PID.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The URL in `var`, or `default`, if a TCP connection to its host and port
 /// succeeds. Otherwise `None` after printing why (the caller skips), or a
@@ -22,12 +25,19 @@ pub fn server_url(var: &str, default: &str, default_port: u16) -> Option<String>
     if reachable {
         return Some(url);
     }
-    let message = format!("{host_port} (from {var}) is not reachable");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}; CI needs this server");
-    }
-    eprintln!("skipped: {message}; set {var} to run this test");
+    skip(&format!(
+        "{host_port} (from {var}) is not reachable; set {var} to run this test"
+    ));
     None
+}
+
+/// Says why the calling test skips; under `CI=true` panics instead, since
+/// CI must never skip a server test.
+pub fn skip(reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{reason}; CI needs it");
+    }
+    eprintln!("skipped: {reason}");
 }
 
 /// `host:port` of a `scheme://user:pass@host:port/path` URL.
@@ -67,6 +77,26 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// Polls `ready` until it says yes; panics, naming `what`, after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills our own child by its PID (`SIGKILL`, as a crash would) and reaps it.
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);

@@ -1,10 +1,10 @@
-// The child process of startFedifySqlite() (fedify-sqlite.mjs): Fedify's
+// The child process of startFedifySqlite() (fedify-sqlite-store.mjs): Fedify's
 // SQLite store (openFedifySqlite) on the file named by its first argument,
 // doing what its parent asks over IPC (advanced serialization, so
 // `undefined` crosses as itself; a TTL crosses as milliseconds). Errors go
 // back with their SQLite library's code.
 import { Temporal } from "@js-temporal/polyfill";
-import { busyRetry, openFedifySqlite } from "./fedify-sqlite.mjs";
+import { busyRetry, openFedifySqlite } from "./fedify-sqlite-store.mjs";
 import { serve } from "./ipc-worker.mjs";
 import { isSqliteBusy } from "./sqlite.mjs";
 

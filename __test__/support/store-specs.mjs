@@ -1,13 +1,13 @@
 // The stores that the reliability tests (processes, properties) run on, as
 // plain descriptions that child processes can open too (see
 // open-store.mjs). Server stores are skips with a reason when their server
-// is unreachable (failures under CI=true, see servers.mjs); each
+// is unreachable (failures under CI=true, see support/servers.mjs); each
 // description has a table, key prefix, file or server of its own.
 import { join } from "node:path";
 import { DenoKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./denokv-server.mjs";
 import { startRedisCluster } from "./redis-cluster.mjs";
-import { server, uniqueName } from "./servers.mjs";
+import { server, uniqueName } from "../../support/servers.mjs";
 
 /**
  * `{ specs, stop }`: `specs` are `{ name, kind, spec, skip, graceMs }` for

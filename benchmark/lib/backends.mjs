@@ -7,7 +7,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { MemoryKvStore as FedifyMemoryKvStore } from "@fedify/fedify";
 import { MemoryKvStore, SqliteKvStore } from "../../index.js";
-import { FedifySqliteLayout } from "../../__test__/support/fedify-sqlite.mjs";
+import { FedifySqliteLayout } from "../../support/fedify-sqlite.mjs";
 import { note } from "./documents.mjs";
 
 /** Sets entries through the store itself, 64 at a time. */

@@ -7,7 +7,7 @@ import { PostgresKvStore as FedifyPostgresKvStore } from "@fedify/postgres";
 import Redis from "ioredis";
 import postgres from "postgres";
 import { MysqlKvStore, PostgresKvStore, RedisKvStore } from "../../index.js";
-import { server, uniqueName } from "../../__test__/support/servers.mjs";
+import { server, uniqueName } from "../../support/servers.mjs";
 import { note } from "./documents.mjs";
 
 const run = promisify(execFile);

@@ -13,9 +13,9 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::test_support::{free_ports, spawn};
+use crate::test_support::{free_port, kill, skip, spawn, wait_until};
 
 pub const ACCESS_TOKEN: &str = "fedikv-test-access-token";
 
@@ -49,18 +49,12 @@ pub fn denokv_binary() -> Option<PathBuf> {
     };
     let found = candidates.into_iter().find(|p| p.is_file());
     if found.is_none() {
-        let message = "the denokv binary is not installed (node scripts/denokv.mjs installs \
-                       denokv 0.14.0 into ~/.cache/fedikv; or set DENOKV_BIN)";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{message}; CI needs it");
-        }
-        eprintln!("skipped: {message}");
+        skip(
+            "the denokv binary is not installed (node scripts/denokv.mjs installs \
+              denokv 0.14.0 into ~/.cache/fedikv; or set DENOKV_BIN)",
+        );
     }
     found
-}
-
-pub fn free_port() -> u16 {
-    free_ports(1)[0]
 }
 
 /// A running `denokv serve`.
@@ -92,14 +86,11 @@ impl Server {
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "denokv on port {port} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            &format!("denokv on port {port}"),
+            Duration::from_secs(20),
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         Some(server)
     }
 
@@ -110,8 +101,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Our own child, by its PID.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
 }

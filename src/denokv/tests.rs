@@ -782,7 +782,7 @@ async fn remote_unreachable_fails_in_time_and_recovers() {
         return;
     };
     drop(binary_check);
-    let port = super::test_server::free_port();
+    let port = crate::test_support::free_port();
     let config = DenoKvConfig {
         access_token: Some(ACCESS_TOKEN.into()),
         connect_timeout: Duration::from_secs(1),

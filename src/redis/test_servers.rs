@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::test_support::{free_ports, spawn};
+use crate::test_support::{free_port, free_ports, kill, skip, spawn, wait_until};
 
 /// Whether `redis-server` can be run here; if not, the caller skips (or,
 /// under `CI=true`, fails).
@@ -28,10 +28,7 @@ pub fn redis_server_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("redis-server is not installed; CI needs it");
-        }
-        eprintln!("skipped: redis-server is not installed");
+        skip("redis-server is not installed");
     }
     ok
 }
@@ -49,33 +46,16 @@ fn redis_server(port: u16, dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
-/// Waits until the server on `port` answers `PING`.
-fn wait_for_ping(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pong = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(1)))?;
-            s.write_all(b"PING\r\n")?;
-            let mut buf = [0u8; 64];
-            let n = s.read(&mut buf)?;
-            Ok(buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
-        });
-        if pong.unwrap_or(false) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on port {port} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn kill(pid: u32) {
-    // SAFETY: plain kill(2) on a PID this process spawned.
-    unsafe {
-        libc::kill(pid as libc::pid_t, libc::SIGKILL);
-    }
+/// Whether the server on `port` answers `PING`.
+fn answers_ping(port: u16) -> bool {
+    let pong = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        s.write_all(b"PING\r\n")?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf)?;
+        Ok(buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
+    });
+    pong.unwrap_or(false)
 }
 
 /// A standalone server of one test; killed when dropped.
@@ -89,7 +69,7 @@ pub struct Server {
 impl Server {
     /// Starts `redis-server` on a free port with `extra` options.
     pub fn start(extra: &[&str]) -> Server {
-        Server::start_on(free_ports(1)[0], extra)
+        Server::start_on(free_port(), extra)
     }
 
     fn start_on(port: u16, extra: &[&str]) -> Server {
@@ -110,8 +90,7 @@ impl Server {
     /// Kills the server (`SIGKILL`, as a crash would).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill(child.id());
-            let _ = child.wait();
+            kill(&mut child);
         }
     }
 
@@ -137,7 +116,12 @@ impl Server {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let child = spawn(redis_server(self.port, self.dir.path(), &extra)).unwrap();
         self.child = Some(child);
-        wait_for_ping(self.port);
+        let port = self.port;
+        wait_until(
+            &format!("redis-server on port {port}"),
+            Duration::from_secs(10),
+            || answers_ping(port),
+        );
     }
 }
 
@@ -240,7 +224,11 @@ static AT_EXIT: Mutex<(Vec<u32>, Vec<PathBuf>)> = Mutex::new((Vec::new(), Vec::n
 extern "C" fn stop_shared_cluster() {
     if let Ok(left) = AT_EXIT.lock() {
         for &pid in &left.0 {
-            kill(pid);
+            // SAFETY: plain kill(2) on a PID this process spawned (the
+            // children themselves are in a static, never dropped).
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
         }
         for dir in &left.1 {
             let _ = std::fs::remove_dir_all(dir);

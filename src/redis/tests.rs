@@ -773,7 +773,7 @@ fn quick(url: String) -> RedisConfig {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_connection_error_within_the_timeout() {
-    let port = crate::test_support::free_ports(1)[0];
+    let port = crate::test_support::free_port();
     let b = RedisBackend::new(quick(format!("redis://:hunter2@127.0.0.1:{port}"))).unwrap();
     let started = Instant::now();
     let err = b.get(&key(&["a"])).await.unwrap_err();
@@ -901,7 +901,7 @@ async fn rediss_urls_speak_tls() {
         eprintln!("skipped: openssl cannot make a test certificate");
         return;
     }
-    let tls_port = crate::test_support::free_ports(1)[0].to_string();
+    let tls_port = crate::test_support::free_port().to_string();
     let server = Server::start(&[
         "--tls-port",
         &tls_port,

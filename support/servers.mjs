@@ -1,5 +1,6 @@
-// Where the test servers are, and what to do when one is not there: a skip
-// with a message naming the variable when run by hand, a failure under CI.
+// Where the servers of the tests and the benchmark are, and what to do when
+// one is not there: a skip with a message naming the variable when run by
+// hand, a failure under CI.
 import { connect } from "node:net";
 
 export const SERVERS = {
@@ -8,11 +9,14 @@ export const SERVERS = {
   mysql: { variable: "MYSQL_URL", fallback: "mysql://root@127.0.0.1:3306/test", port: 3306 },
 };
 
-function reachable(host, port) {
+/**
+ * Whether a TCP connection to `host`:`port` succeeds. A refused connection
+ * answers at once; `timeoutMs` is for a host that drops packets, by
+ * default generous for a slow machine (qemu, a loaded CI).
+ */
+export function reachable(host, port, { timeoutMs = 10_000 } = {}) {
   return new Promise((resolve) => {
-    // A refused connection answers at once; the timeout is for a host that
-    // drops packets, and generous for a slow machine (qemu, a loaded CI).
-    const socket = connect({ host, port, timeout: 10_000 });
+    const socket = connect({ host, port, timeout: timeoutMs });
     const done = (ok) => {
       socket.destroy();
       resolve(ok);
@@ -21,6 +25,15 @@ function reachable(host, port) {
     socket.once("error", () => done(false));
     socket.once("timeout", () => done(false));
   });
+}
+
+/**
+ * `reason`, the reason to skip, when run by hand; under CI=true it is
+ * thrown instead: CI never skips a test it was not told to leave out.
+ */
+export function skipping(reason) {
+  if (process.env.CI === "true") throw new Error(`${reason}. CI does not skip.`);
+  return reason;
 }
 
 /**
@@ -51,9 +64,7 @@ export async function server(name) {
   const parsed = new URL(url);
   const host = parsed.hostname.replace(/^\[|\]$/g, "");
   if (await reachable(host, Number(parsed.port || port))) return { url };
-  const reason = `${parsed.host} (from ${variable}) is not reachable; set ${variable} to run these tests`;
-  if (process.env.CI === "true") throw new Error(`${reason}. CI needs this server.`);
-  return { skip: reason };
+  return { skip: skipping(`${parsed.host} (from ${variable}) is not reachable; set ${variable} to run these tests`) };
 }
 
 /** A name no other run uses, for tables and key prefixes. */
