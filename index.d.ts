@@ -125,12 +125,7 @@ export declare abstract class FedikvKvStore {
    * other processes included.
    * @returns `true` if it swapped, `false` if the value differed.
    */
-  cas(
-    key: KvKey,
-    expectedValue: unknown,
-    newValue: unknown,
-    options?: KvStoreSetOptions,
-  ): Promise<boolean>;
+  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
 
   /**
    * Every live entry whose key starts with `prefix` (the prefix key itself
@@ -501,8 +496,7 @@ export declare class DenoKvStore extends FedikvKvStore {
  * store reads those it has (see its class).
  */
 export interface OpenKvStoreOptions
-  extends
-    SqliteKvStoreOptions,
+  extends SqliteKvStoreOptions,
     RedisKvStoreOptions,
     PostgresKvStoreOptions,
     MysqlKvStoreOptions,

@@ -84,10 +84,7 @@ export interface KvStoreLike {
  * Registers the KvStore conformance tests with `node:test`.
  * @param open Returns the store to test; called once per test.
  */
-export declare function testKvStore(
-  open: () => KvStoreLike | Promise<KvStoreLike>,
-  options?: TestKvStoreOptions,
-): void;
+export declare function testKvStore(open: () => KvStoreLike | Promise<KvStoreLike>, options?: TestKvStoreOptions): void;
 
 /** Every entry of an async iterable, in an array. */
 export declare function collect<T>(iterable: AsyncIterable<T>): Promise<T[]>;

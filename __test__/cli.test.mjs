@@ -59,7 +59,11 @@ describe("fedikv command line", () => {
     assert.match(main.stdout, /^Usage: fedikv <command>/);
     for (const command of ["ls", "get", "set", "rm", "stats", "migrate"]) {
       assert.match(main.stdout, new RegExp(`^  ${command} `, "m"));
-      for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
+      for (const args of [
+        [command, "--help"],
+        [command, "-h"],
+        ["help", command],
+      ]) {
         const run = await fedikvCli(args);
         assert.equal(run.code, 0, args.join(" "));
         assert.match(run.stdout, new RegExp(`^Usage: fedikv ${command} `), args.join(" "));
@@ -97,11 +101,24 @@ describe("fedikv command line", () => {
 
   test("set, get, ls, stats and rm on a SQLite file", async () => {
     const url = sqliteUrl();
-    const set = await fedikvCli(["set", url, "_fedify", "publicKey", "https://a.example/key", "--value", '{"pem":"x"}', "--ttl", "1h30m"]);
+    const set = await fedikvCli([
+      "set",
+      url,
+      "_fedify",
+      "publicKey",
+      "https://a.example/key",
+      "--value",
+      '{"pem":"x"}',
+      "--ttl",
+      "1h30m",
+    ]);
     assert.equal(set.code, 0, set.stderr);
     assert.equal(set.stdout, 'set ["_fedify","publicKey","https://a.example/key"] (expires in 1h 30m)\n');
     assert.equal((await fedikvCli(["set", url, "_fedify", "x", "--value", "true"])).code, 0);
-    assert.equal((await fedikvCli(["set", url, "--key", '["app","-dash"]', "--value", '"text"', "--ttl", "90s"])).code, 0);
+    assert.equal(
+      (await fedikvCli(["set", url, "--key", '["app","-dash"]', "--value", '"text"', "--ttl", "90s"])).code,
+      0,
+    );
     // A part that starts with "-" after "--"; a value that does after "=".
     assert.equal((await fedikvCli(["set", url, "--value=-1", "--", "app", "-1"])).code, 0);
 
@@ -124,12 +141,18 @@ describe("fedikv command line", () => {
     assert.match(limited.stdout, /1 entry \(--limit reached\)\n$/);
 
     const json = await fedikvCli(["ls", url, "--json"]);
-    const rows = json.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    const rows = json.stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     assert.equal(rows.length, 4);
     const key = rows.find((r) => r.key[1] === "publicKey");
     assert.ok(key.ttlMs > 5_390_000 && key.ttlMs <= 5_400_000, `ttlMs ${key.ttlMs}`);
     assert.ok(Math.abs(Date.parse(key.expiresAt) - Date.now() - key.ttlMs) < 5_000);
-    assert.deepEqual(rows.find((r) => r.key[1] === "x"), { key: ["_fedify", "x"], value: true, ttlMs: null, expiresAt: null });
+    assert.deepEqual(
+      rows.find((r) => r.key[1] === "x"),
+      { key: ["_fedify", "x"], value: true, ttlMs: null, expiresAt: null },
+    );
 
     const stats = await fedikvCli(["stats", url, "--depth", "1"]);
     assert.equal(stats.code, 0, stats.stderr);
@@ -140,7 +163,15 @@ describe("fedikv command line", () => {
     const statsJson = JSON.parse((await fedikvCli(["stats", url, "--json"])).stdout);
     assert.equal(statsJson.depth, 2);
     assert.deepEqual(statsJson.total.entries, 4);
-    assert.deepEqual(statsJson.groups.map((g) => g.group), [["_fedify", "publicKey"], ["_fedify", "x"], ["app", "-1"], ["app", "-dash"]]);
+    assert.deepEqual(
+      statsJson.groups.map((g) => g.group),
+      [
+        ["_fedify", "publicKey"],
+        ["_fedify", "x"],
+        ["app", "-1"],
+        ["app", "-dash"],
+      ],
+    );
     const bytes = Buffer.byteLength('["_fedify","x"]') + Buffer.byteLength("true");
     assert.equal(statsJson.groups[1].bytes, bytes);
 
@@ -149,7 +180,10 @@ describe("fedikv command line", () => {
     assert.equal((await fedikvCli(["get", url, "_fedify", "x"])).code, 0);
     const rm = await fedikvCli(["rm", url, "_fedify", "x", "--yes"]);
     assert.deepEqual([rm.code, rm.stdout], [0, 'deleted ["_fedify","x"]\n']);
-    assert.equal((await fedikvCli(["rm", url, "_fedify", "x", "-y"])).stdout, 'no live entry under ["_fedify","x"]: nothing deleted\n');
+    assert.equal(
+      (await fedikvCli(["rm", url, "_fedify", "x", "-y"])).stdout,
+      'no live entry under ["_fedify","x"]: nothing deleted\n',
+    );
     const rmPrefix = await fedikvCli(["rm", url, "app", "--prefix", "--yes"]);
     assert.deepEqual([rmPrefix.code, rmPrefix.stdout], [0, 'deleted 2 entries under ["app"]\n']);
     assert.equal((await fedikvCli(["ls", url])).stdout.trimEnd().split("\n").at(-1), "1 entry");
@@ -191,7 +225,10 @@ async function checkMigration(fromUrl, toUrl) {
   const run = await fedikvCli(["migrate", fromUrl, toUrl]);
   assert.equal(run.code, 0, run.stderr);
   const withTtl = LIVE.filter(([, , ttl]) => ttl !== null).length;
-  assert.match(run.stdout, new RegExp(`^copied ${LIVE.length} entries \\(${withTtl} with a TTL\\), 0 already equal in the target in `));
+  assert.match(
+    run.stdout,
+    new RegExp(`^copied ${LIVE.length} entries \\(${withTtl} with a TTL\\), 0 already equal in the target in `),
+  );
   assert.match(run.stdout, new RegExp(`^check: source ${LIVE.length}, target ${LIVE.length} live entries: ok$`, "m"));
   // Not a terminal: plain progress lines, ending at 100 %.
   assert.match(run.stderr, /^progress: 100% {2}6\/6 {2}[\d,]+\/s {2}ETA /m);
@@ -209,7 +246,10 @@ async function checkMigration(fromUrl, toUrl) {
 
     const again = await fedikvCli(["migrate", fromUrl, toUrl, "--merge"]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, new RegExp(`^copied 0 entries \\(0 with a TTL\\), ${LIVE.length} already equal in the target`));
+    assert.match(
+      again.stdout,
+      new RegExp(`^copied 0 entries \\(0 with a TTL\\), ${LIVE.length} already equal in the target`),
+    );
     assert.match(again.stdout, /: ok$/m);
     assertSameEntries(await snapshot(target), copied);
   } finally {
@@ -251,11 +291,15 @@ describe("fedikv migrate", () => {
     }
   });
 
-  test("SQLite → Deno KV file", { skip: fedikv.DenoKvStore === undefined && "DenoKvStore is not in this build" }, async () => {
+  test("SQLite → Deno KV file", {
+    skip: fedikv.DenoKvStore === undefined && "DenoKvStore is not in this build",
+  }, async () => {
     await checkMigration(sqliteUrl(), `denokv:${join(dir, `deno${files++}.sqlite3`)}`);
   });
 
-  test("into Deno KV over KV Connect, and what it cannot tell: TTLs shown as unknown, no migrating from it", { skip: denokv.skip }, async () => {
+  test("into Deno KV over KV Connect, and what it cannot tell: TTLs shown as unknown, no migrating from it", {
+    skip: denokv.skip,
+  }, async () => {
     const kvConnect = await startDenokvServer();
     const env = { DENO_KV_ACCESS_TOKEN: kvConnect.accessToken };
     try {
@@ -266,7 +310,10 @@ describe("fedikv migrate", () => {
       await source.close();
       const run = await fedikvCli(["migrate", from, kvConnect.url], { env });
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, new RegExp(`^check: source ${LIVE.length}, target ${LIVE.length} live entries: ok$`, "m"));
+      assert.match(
+        run.stdout,
+        new RegExp(`^check: source ${LIVE.length}, target ${LIVE.length} live entries: ok$`, "m"),
+      );
       // The server's own file knows the expiries KV Connect does not tell.
       const file = openKvStore(`denokv:${kvConnect.sqlitePath}`);
       assertSameEntries(await snapshot(file), expected);
@@ -274,7 +321,10 @@ describe("fedikv migrate", () => {
 
       const ls = await fedikvCli(["ls", kvConnect.url, "app"], { env });
       assert.equal(ls.code, 0, ls.stderr);
-      assert.match(ls.stderr.trimEnd(), /^fedikv: note: .*KV Connect does not tell when an entry expires.*unknown \(\?\)$/);
+      assert.match(
+        ls.stderr.trimEnd(),
+        /^fedikv: note: .*KV Connect does not tell when an entry expires.*unknown \(\?\)$/,
+      );
       assert.match(ls.stdout, /^\["app","counter"\] +\? +42$/m);
       const json = await fedikvCli(["ls", kvConnect.url, "app", "counter", "--json"], { env });
       assert.deepEqual(JSON.parse(json.stdout), { key: ["app", "counter"], value: 42 });
@@ -307,7 +357,10 @@ describe("fedikv migrate", () => {
       assert.equal(some.code, 0, some.stderr);
       const fedify = LIVE.filter(([key]) => key[0] === "_fedify");
       assert.match(some.stdout, new RegExp(`^copied ${fedify.length} entries`));
-      assert.match(some.stdout, new RegExp(`^check: source ${fedify.length}, target ${fedify.length} live entries under the prefix: ok$`, "m"));
+      assert.match(
+        some.stdout,
+        new RegExp(`^check: source ${fedify.length}, target ${fedify.length} live entries under the prefix: ok$`, "m"),
+      );
       assert.deepEqual([...(await snapshot(target)).keys()].sort(), fedify.map(([key]) => JSON.stringify(key)).sort());
       // One progress line per tenth, not per batch.
       assert.ok(some.stderr.split("\n").filter((l) => l.startsWith("progress:")).length <= 11);

@@ -62,22 +62,72 @@ async function waitFor(isDone, limitMs, what) {
 }
 
 /** Key parts that are special somewhere, NUL and non-BMP characters included. */
-const ODD_PARTS = ["plain", "", ":", "a:b", "%", "_", "*", "[", "\\", '"', "\n", "\u0000", "a\u0000b", "\u2028", "é", "日本", "🦊"];
+const ODD_PARTS = [
+  "plain",
+  "",
+  ":",
+  "a:b",
+  "%",
+  "_",
+  "*",
+  "[",
+  "\\",
+  '"',
+  "\n",
+  "\u0000",
+  "a\u0000b",
+  "\u2028",
+  "é",
+  "日本",
+  "🦊",
+];
 
 /** JSON values of every kind. */
 const VALUES = [
-  null, true, false, 0, -1, 1.5, 2 ** 31, -(2 ** 31) - 1, 1e21, 5e-324, Number.MAX_SAFE_INTEGER,
-  "", "text", "é", "ÿ", "Ā", "🦊", "a\u0000b\u2028\"\\", "x".repeat(5000), "é".repeat(3000), "🦊".repeat(1000),
-  [], {}, [1, "two", [3, [null]], { four: 4 }], { z: 1, a: { b: [null, "x"] }, "": 0, "1": "index-like" },
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  2 ** 31,
+  -(2 ** 31) - 1,
+  1e21,
+  5e-324,
+  Number.MAX_SAFE_INTEGER,
+  "",
+  "text",
+  "é",
+  "ÿ",
+  "Ā",
+  "🦊",
+  'a\u0000b\u2028"\\',
+  "x".repeat(5000),
+  "é".repeat(3000),
+  "🦊".repeat(1000),
+  [],
+  {},
+  [1, "two", [3, [null]], { four: 4 }],
+  { z: 1, a: { b: [null, "x"] }, "": 0, 1: "index-like" },
   { nested: { deeper: { deepest: [true, false, null] } } },
 ];
 
 /** Values Deno stores that JSON reads otherwise: [value, what JSON.parse(JSON.stringify(value)) is]. */
 const JSON_READS_OTHERWISE = [
   [{ a: undefined, b: 1 }, { b: 1 }],
-  [[undefined, 1], [null, 1]],
-  [[1, , 3], [1, null, 3]], // eslint-disable-line no-sparse-arrays
-  [[NaN, Infinity, -Infinity, -0], [null, null, null, 0]],
+  [
+    [undefined, 1],
+    [null, 1],
+  ],
+  [
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what this case is about
+    [1, , 3],
+    [1, null, 3],
+  ],
+  [
+    [NaN, Infinity, -Infinity, -0],
+    [null, null, null, 0],
+  ],
   [-0, 0],
 ];
 
@@ -125,14 +175,15 @@ for (const [name, { skip, open }] of Object.entries(TARGETS)) {
       await kv.close();
     };
 
-    const it = (title, options, fn) => test(title, options, async (t) => {
-      await setUp();
-      try {
-        await fn(t);
-      } finally {
-        await tearDown();
-      }
-    });
+    const it = (title, options, fn) =>
+      test(title, options, async (t) => {
+        await setUp();
+        try {
+          await fn(t);
+        } finally {
+          await tearDown();
+        }
+      });
 
     it("what @deno/kv writes, DenoKvStore reads: get and list, in Deno's key order", TIMEOUT, async () => {
       const written = [];
@@ -213,10 +264,16 @@ for (const [name, { skip, open }] of Object.entries(TARGETS)) {
       const since = Date.now();
       await deno.set(k("long"), "long", { expireIn: 3_600_000 });
       assert.equal(await kv.get(k("short")), "short");
-      assert.deepEqual((await collect(kv.list(ns))).map((e) => e.value), ["long", "short"]);
+      assert.deepEqual(
+        (await collect(kv.list(ns))).map((e) => e.value),
+        ["long", "short"],
+      );
       await sleep(since + 900 - Date.now());
-      const stillThere = await waitFor(async () => (await kv.get(k("short"))) === undefined, target.grace,
-        `an entry Deno wrote with expireIn 800 is gone for DenoKvStore (grace ${target.grace} ms)`);
+      const stillThere = await waitFor(
+        async () => (await kv.get(k("short"))) === undefined,
+        target.grace,
+        `an entry Deno wrote with expireIn 800 is gone for DenoKvStore (grace ${target.grace} ms)`,
+      );
       if (target.grace === 0) assert.equal(stillThere, 0, "on a file, expiry is exact: gone at the first look");
       assert.deepEqual(await collect(kv.list(ns)), [{ key: k("long"), value: "long" }]);
       assert.equal(await kv.cas(k("short"), undefined, "again"), true, "an expired entry is absent for cas");
@@ -234,65 +291,75 @@ for (const [name, { skip, open }] of Object.entries(TARGETS)) {
         // The row's expiry, as Deno keeps it (epoch ms; -1 for none).
         const rows = await rawExpiries(target.path);
         assert.equal(rows.length, 1);
-        assert.ok(Math.abs(rows[0].expiration_ms - (since + 1000)) < 250, `expiration_ms ${rows[0].expiration_ms - since} ms after the set`);
+        assert.ok(
+          Math.abs(rows[0].expiration_ms - (since + 1000)) < 250,
+          `expiration_ms ${rows[0].expiration_ms - since} ms after the set`,
+        );
         assert.equal(rows[0].v_encoding, 1, "V8-serialized, as Deno stores JavaScript values");
       }
       // Deno's reads do not filter expired entries: they go when its
       // collector (up to a second late on a file; the documented grace on a
       // server) deletes them.
       await sleep(since + 1000 - Date.now());
-      await waitFor(async () => (await deno.get(k("short"))).value === null, GRACE_MS,
-        "Deno deletes the entry once its TTL is over");
+      await waitFor(
+        async () => (await deno.get(k("short"))).value === null,
+        GRACE_MS,
+        "Deno deletes the entry once its TTL is over",
+      );
       assert.equal((await deno.get(k("forever"))).value, "forever");
     });
 
-    it("values JSON cannot express are errors with a code, not crashes; list and cas behave as documented", TIMEOUT, async () => {
-      const notJson = [
-        ["map", new Map([[1, 2]]), /a Map/],
-        ["set", new Set([1]), /a Set/],
-        ["date", new Date(0), /a Date/],
-        ["bigint", 10n, /a BigInt/],
-        ["nested", { when: new Date(0), ok: 1 }, /a Date/],
-        ["regexp", /x/g, /a RegExp/],
-        ["undefined", undefined, /undefined/],
-        ["bytes", new Uint8Array([1, 2]), /a Uint8Array/],
-        ["u64", 7n, /a Deno\.KvU64/],
-      ];
-      for (const [part, value] of notJson) {
-        if (part === "u64") await deno.setU64(k("odd", part), value);
-        else await deno.set(k("odd", part), value);
-      }
-      await deno.set(k("ok", "json"), { fine: true });
-      // Keys with parts other than strings are no KvKeys: not listed, no error.
-      await deno.set([...k("ok"), 1], "a number part");
-      await deno.set([...k("ok"), true, "x"], "a boolean part");
+    it(
+      "values JSON cannot express are errors with a code, not crashes; list and cas behave as documented",
+      TIMEOUT,
+      async () => {
+        const notJson = [
+          ["map", new Map([[1, 2]]), /a Map/],
+          ["set", new Set([1]), /a Set/],
+          ["date", new Date(0), /a Date/],
+          ["bigint", 10n, /a BigInt/],
+          ["nested", { when: new Date(0), ok: 1 }, /a Date/],
+          ["regexp", /x/g, /a RegExp/],
+          ["undefined", undefined, /undefined/],
+          ["bytes", new Uint8Array([1, 2]), /a Uint8Array/],
+          ["u64", 7n, /a Deno\.KvU64/],
+        ];
+        for (const [part, value] of notJson) {
+          if (part === "u64") await deno.setU64(k("odd", part), value);
+          else await deno.set(k("odd", part), value);
+        }
+        await deno.set(k("ok", "json"), { fine: true });
+        // Keys with parts other than strings are no KvKeys: not listed, no error.
+        await deno.set([...k("ok"), 1], "a number part");
+        await deno.set([...k("ok"), true, "x"], "a boolean part");
 
-      for (const [part, , named] of notJson) {
-        await assert.rejects(kv.get(k("odd", part)), (error) => {
-          assert.ok(!(error instanceof TypeError), `${part}: an Error, not a TypeError`);
-          assert.equal(error.code, "ERR_FEDIKV_INVALID_DATA", part);
-          assert.match(error.message, named);
-          assert.ok(error.message.includes(JSON.stringify(k("odd", part))), `${part}: the message names the key`);
-          assert.match(error.message, /Deno KV/);
-          return true;
-        });
-        // cas: no JSON value equals it; it is left alone.
-        assert.equal(await kv.cas(k("odd", part), undefined, 1), false, `${part}: present`);
-        assert.equal(await kv.cas(k("odd", part), {}, 1), false, `${part}: no JSON equals it`);
-      }
-      assert.deepEqual((await deno.get(k("odd", "map"))).value, new Map([[1, 2]]), "cas left it alone");
-      // A listing that reaches such a value rejects with the same code; one
-      // that does not, works.
-      await assert.rejects(collect(kv.list(k("odd"))), { code: "ERR_FEDIKV_INVALID_DATA" });
-      await assert.rejects(collect(kv.list(ns)), { code: "ERR_FEDIKV_INVALID_DATA" });
-      assert.deepEqual(await collect(kv.list(k("ok"))), [{ key: k("ok", "json"), value: { fine: true } }]);
-      // set and delete replace or remove it.
-      await kv.set(k("odd", "map"), { now: "json" });
-      assert.deepEqual((await deno.get(k("odd", "map"))).value, { now: "json" });
-      for (const [part] of notJson) await kv.delete(k("odd", part));
-      assert.deepEqual(await collect(kv.list(k("odd"))), []);
-      assert.equal((await deno.get([...k("ok"), 1])).value, "a number part", "entries of other keys stay");
-    });
+        for (const [part, , named] of notJson) {
+          await assert.rejects(kv.get(k("odd", part)), (error) => {
+            assert.ok(!(error instanceof TypeError), `${part}: an Error, not a TypeError`);
+            assert.equal(error.code, "ERR_FEDIKV_INVALID_DATA", part);
+            assert.match(error.message, named);
+            assert.ok(error.message.includes(JSON.stringify(k("odd", part))), `${part}: the message names the key`);
+            assert.match(error.message, /Deno KV/);
+            return true;
+          });
+          // cas: no JSON value equals it; it is left alone.
+          assert.equal(await kv.cas(k("odd", part), undefined, 1), false, `${part}: present`);
+          assert.equal(await kv.cas(k("odd", part), {}, 1), false, `${part}: no JSON equals it`);
+        }
+        assert.deepEqual((await deno.get(k("odd", "map"))).value, new Map([[1, 2]]), "cas left it alone");
+        // A listing that reaches such a value rejects with the same code; one
+        // that does not, works.
+        await assert.rejects(collect(kv.list(k("odd"))), { code: "ERR_FEDIKV_INVALID_DATA" });
+        await assert.rejects(collect(kv.list(ns)), { code: "ERR_FEDIKV_INVALID_DATA" });
+        assert.deepEqual(await collect(kv.list(k("ok"))), [{ key: k("ok", "json"), value: { fine: true } }]);
+        // set and delete replace or remove it.
+        await kv.set(k("odd", "map"), { now: "json" });
+        assert.deepEqual((await deno.get(k("odd", "map"))).value, { now: "json" });
+        for (const [part] of notJson) await kv.delete(k("odd", part));
+        assert.deepEqual(await collect(kv.list(k("odd"))), []);
+        assert.equal((await deno.get([...k("ok"), 1])).value, "a number part", "entries of other keys stay");
+      },
+    );
 
     it("Deno KV's limits: 64 KiB a value and 2 KiB a key, the same as Deno's", TIMEOUT, async () => {
       // The largest string value Deno takes (V8: 2 header bytes, a tag, a
@@ -331,11 +398,31 @@ describe("DenoKvStore: arguments and connections", () => {
   };
 
   test("bad targets and options are TypeErrors", () => {
-    for (const target of [undefined, null, 1, {}, [], "", "a\0b", ":memory:", "ftp://host/x", "redis://127.0.0.1", new URL("ftp://host/x")]) {
+    for (const target of [
+      undefined,
+      null,
+      1,
+      {},
+      [],
+      "",
+      "a\0b",
+      ":memory:",
+      "ftp://host/x",
+      "redis://127.0.0.1",
+      new URL("ftp://host/x"),
+    ]) {
       assert.throws(() => new DenoKvStore(target), invalidOption(), String(target));
     }
     const path = join(dir, "options.sqlite3");
-    for (const options of ["x", 1, { accessToken: 1 }, { connectTimeout: 0 }, { connectTimeout: -5 }, { connectTimeout: "5" }, { connectTimeout: NaN }]) {
+    for (const options of [
+      "x",
+      1,
+      { accessToken: 1 },
+      { connectTimeout: 0 },
+      { connectTimeout: -5 },
+      { connectTimeout: "5" },
+      { connectTimeout: NaN },
+    ]) {
       assert.throws(() => new DenoKvStore(path, options), invalidOption(), JSON.stringify(options));
     }
     assert.throws(() => new DenoKvStore("http://"), invalidOption());
@@ -345,7 +432,11 @@ describe("DenoKvStore: arguments and connections", () => {
     const saved = process.env.DENO_KV_ACCESS_TOKEN;
     delete process.env.DENO_KV_ACCESS_TOKEN;
     try {
-      for (const url of ["http://127.0.0.1:1", "https://api.deno.com/databases/x/connect", new URL("http://localhost:4512")]) {
+      for (const url of [
+        "http://127.0.0.1:1",
+        "https://api.deno.com/databases/x/connect",
+        new URL("http://localhost:4512"),
+      ]) {
         assert.throws(() => new DenoKvStore(url), invalidOption(/access token.*accessToken.*DENO_KV_ACCESS_TOKEN/));
         assert.throws(() => new DenoKvStore(url, { accessToken: "" }), invalidOption(/DENO_KV_ACCESS_TOKEN/));
       }
@@ -386,7 +477,10 @@ describe("DenoKvStore: arguments and connections", () => {
     await kv.close();
   });
 
-  test("the token: from the option, else DENO_KV_ACCESS_TOKEN; a wrong one is ERR_FEDIKV_CONNECTION", { ...TIMEOUT, skip: denokv.skip }, async () => {
+  test("the token: from the option, else DENO_KV_ACCESS_TOKEN; a wrong one is ERR_FEDIKV_CONNECTION", {
+    ...TIMEOUT,
+    skip: denokv.skip,
+  }, async () => {
     const saved = process.env.DENO_KV_ACCESS_TOKEN;
     try {
       process.env.DENO_KV_ACCESS_TOKEN = server.accessToken;

@@ -6,12 +6,14 @@ import { Temporal } from "@js-temporal/polyfill";
 import { MemoryKvStore, SqliteKvStore } from "fedikv";
 import { openSqlite } from "./support/sqlite.mjs";
 
-const code = (expected, ErrorClass = Error) => (error) => {
-  assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
-  assert.equal(error.code, expected);
-  assert.match(error.message, /^fedikv: /);
-  return true;
-};
+const code =
+  (expected, ErrorClass = Error) =>
+  (error) => {
+    assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
+    assert.equal(error.code, expected);
+    assert.match(error.message, /^fedikv: /);
+    return true;
+  };
 
 test("a TTL that is not a Temporal.Duration is a RangeError", async () => {
   const kv = new MemoryKvStore();
@@ -112,13 +114,16 @@ test("list reports a stored value that is not JSON, naming its key", async (t) =
   db.close();
   const kv = new SqliteKvStore(path);
   const seen = [];
-  await assert.rejects(async () => {
-    for await (const { key } of kv.list(["p"])) seen.push(key);
-  }, (error) => {
-    code("ERR_FEDIKV_INVALID_DATA")(error);
-    assert.match(error.message, /\["p","evil"\]/);
-    return true;
-  });
+  await assert.rejects(
+    async () => {
+      for await (const { key } of kv.list(["p"])) seen.push(key);
+    },
+    (error) => {
+      code("ERR_FEDIKV_INVALID_DATA")(error);
+      assert.match(error.message, /\["p","evil"\]/);
+      return true;
+    },
+  );
   assert.ok(!seen.some((key) => key[1] === "fake"), "no injected entry");
   await kv.close();
 });
@@ -178,13 +183,16 @@ test("Redis: list reports a foreign value that is not JSON, with no injected ent
     await kv.set(["p", "good"], 1);
     await client.set(`${prefix}p::evil`, '1],[["p","fake"],2');
     const seen = [];
-    await assert.rejects(async () => {
-      for await (const { key } of kv.list(["p"])) seen.push(key);
-    }, (error) => {
-      code("ERR_FEDIKV_INVALID_DATA")(error);
-      assert.match(error.message, /\["p","evil"\]/);
-      return true;
-    });
+    await assert.rejects(
+      async () => {
+        for await (const { key } of kv.list(["p"])) seen.push(key);
+      },
+      (error) => {
+        code("ERR_FEDIKV_INVALID_DATA")(error);
+        assert.match(error.message, /\["p","evil"\]/);
+        return true;
+      },
+    );
     assert.ok(!seen.some((key) => key[1] === "fake"), "no injected entry");
   } finally {
     try {
@@ -207,13 +215,19 @@ test("every error code is in one list (the addon's), and index.d.ts and the READ
 
   const types = read("index.d.ts");
   const union = types.match(/export type FedikvErrorCode =([^;]*);/)[1];
-  assert.deepEqual(new Set(union.match(/ERR_FEDIKV_[A-Z_]+/g)), new Set(expected.keys()), "index.d.ts: FedikvErrorCode");
+  assert.deepEqual(
+    new Set(union.match(/ERR_FEDIKV_[A-Z_]+/g)),
+    new Set(expected.keys()),
+    "index.d.ts: FedikvErrorCode",
+  );
   const documented = new Map(
     [...types.matchAll(/^ \* - `(ERR_FEDIKV_[A-Z_]+)`( \(`(\w+)`\))?/gm)].map((m) => [m[1], m[3] ?? "Error"]),
   );
   assert.deepEqual(documented, expected, "index.d.ts: the doc list of FedikvErrorCode, with classes");
 
-  const readme = new Map([...read("README.md").matchAll(/^\| `(ERR_FEDIKV_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => [m[1], m[2]]));
+  const readme = new Map(
+    [...read("README.md").matchAll(/^\| `(ERR_FEDIKV_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => [m[1], m[2]]),
+  );
   assert.deepEqual(readme, expected, "README.md: the table of errors, with classes");
 
   // Every code the JS layer raises is one of them.

@@ -40,7 +40,10 @@ describe("Redis: the connection the JS thread drives", { skip: REDIS.skip }, () 
       assert.equal(await connectionsOn(admin, 7), before + connections);
       for (let i = 0; i < 50; i++) await kv.set(["n", String(i)], { i });
       const got = await Promise.all(Array.from({ length: 50 }, (_, i) => kv.get(["n", String(i)])));
-      assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => ({ i })));
+      assert.deepEqual(
+        got,
+        Array.from({ length: 50 }, (_, i) => ({ i })),
+      );
       assert.equal(await other.get(`el-${process.pid}::n::7`), '{"i":7}');
       assert.equal(await admin.get(`el-${process.pid}::n::7`), null, "not in database 0");
       await kv.delete(["n", "7"]);
@@ -54,7 +57,9 @@ describe("Redis: the connection the JS thread drives", { skip: REDIS.skip }, () 
     }
   });
 
-  test("in worker threads: each answers on its own loop; ending or terminating one leaves the rest", { timeout: 60_000 }, async () => {
+  test("in worker threads: each answers on its own loop; ending or terminating one leaves the rest", {
+    timeout: 60_000,
+  }, async () => {
     const source = `
       const { parentPort, workerData } = require("node:worker_threads");
       const { RedisKvStore } = require(workerData.index);

@@ -54,7 +54,11 @@ const BACKENDS = [
     name: "Redis (appendfsync always)",
     binaries: ["redis"],
     start: () => startRedis({ appendonly: true, password: "redis-secret" }),
-    spec: (server, name) => ({ kind: "RedisKvStore", target: server.url, options: { ...OPTIONS, keyPrefix: `${name}::` } }),
+    spec: (server, name) => ({
+      kind: "RedisKvStore",
+      target: server.url,
+      options: { ...OPTIONS, keyPrefix: `${name}::` },
+    }),
   },
   {
     name: "PostgreSQL",
@@ -76,7 +80,11 @@ const BACKENDS = [
     binaries: ["denokv"],
     absent: fedikv.DenoKvStore === undefined ? "DenoKvStore is not in this build of fedikv" : undefined,
     start: () => startDenokv(),
-    spec: (server) => ({ kind: "DenoKvStore", target: server.url, options: { accessToken: server.token, connectTimeout: CONNECT_TIMEOUT } }),
+    spec: (server) => ({
+      kind: "DenoKvStore",
+      target: server.url,
+      options: { accessToken: server.token, connectTimeout: CONNECT_TIMEOUT },
+    }),
   },
 ];
 
@@ -89,13 +97,17 @@ const IN_FLIGHT = 100;
  * Resolves to the child's report, with how long it took to exit.
  */
 async function closeInFlight(server, spec, { pause }) {
-  const child = spawn(process.execPath, scriptArgs(CLOSE_SCRIPT, JSON.stringify(spec), String(IN_FLIGHT)), { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, scriptArgs(CLOSE_SCRIPT, JSON.stringify(spec), String(IN_FLIGHT)), {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   const exited = once(child, "exit");
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const nextLine = async (ms) => {
-    const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer from the child in ${ms} ms; stderr: ${stderr}`)), ms).unref());
+    const timer = new Promise((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer from the child in ${ms} ms; stderr: ${stderr}`)), ms).unref(),
+    );
     const { value } = await Promise.race([lines.next(), timer]);
     return value;
   };
@@ -149,17 +161,30 @@ async function underLoad(t, kv, { fault, persistent }) {
     assert.equal(o.code, "ERR_FEDIKV_CONNECTION", `${o.op} failed with ${o.code}: ${o.message}`);
     assert.doesNotMatch(o.message, /secret/, "no password in messages");
   }
-  assert.ok(figures.maxFailedLatencyMs <= BOUND, `a failed operation took ${figures.maxFailedLatencyMs} ms (bound ${BOUND})`);
+  assert.ok(
+    figures.maxFailedLatencyMs <= BOUND,
+    `a failed operation took ${figures.maxFailedLatencyMs} ms (bound ${BOUND})`,
+  );
   assert.ok(figures.maxLatencyMs <= BOUND, `an operation took ${figures.maxLatencyMs} ms (bound ${BOUND})`);
-  assert.ok(figures.recoveryMs <= RECOVERY_BOUND, `the store worked again ${figures.recoveryMs} ms after the server's return`);
-  assert.ok(figures.succeededAfterRecovery >= 20, `${figures.succeededAfterRecovery} operations succeeded after recovery`);
+  assert.ok(
+    figures.recoveryMs <= RECOVERY_BOUND,
+    `the store worked again ${figures.recoveryMs} ms after the server's return`,
+  );
+  assert.ok(
+    figures.succeededAfterRecovery >= 20,
+    `${figures.succeededAfterRecovery} operations succeeded after recovery`,
+  );
 
   if (persistent) {
     const found = new Map();
     for await (const { key, value } of kv.list(["load"])) found.set(JSON.stringify(key), value);
     const missing = [...load.acked].filter(([k, v]) => !isDeepStrictEqual(found.get(k), v));
     t.diagnostic(`acknowledged writes checked: ${load.acked.size}, missing: ${missing.length}`);
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${load.acked.size} acknowledged writes are missing`);
+    assert.deepEqual(
+      missing.slice(0, 5),
+      [],
+      `${missing.length} of ${load.acked.size} acknowledged writes are missing`,
+    );
   }
   return figures;
 }
@@ -193,7 +218,9 @@ for (const backend of BACKENDS) {
       }
     });
 
-    test(`SIGSTOP for ${PAUSE_MS} ms (longer than the connect timeout), then SIGCONT`, { timeout: 60_000 }, async (t) => {
+    test(`SIGSTOP for ${PAUSE_MS} ms (longer than the connect timeout), then SIGCONT`, {
+      timeout: 60_000,
+    }, async (t) => {
       const kv = openStore(backend.spec(server, "fault_pause"));
       try {
         await underLoad(t, kv, {
@@ -216,7 +243,9 @@ for (const backend of BACKENDS) {
 
     for (const pause of [false, true]) {
       const when = pause ? "on a paused server (SIGSTOP)" : "";
-      test(`close() with ${IN_FLIGHT} operations in flight ${when}: each settles, the process exits`, { timeout: 60_000 }, async (t) => {
+      test(`close() with ${IN_FLIGHT} operations in flight ${when}: each settles, the process exits`, {
+        timeout: 60_000,
+      }, async (t) => {
         const spec = backend.spec(server, pause ? "close_paused" : "close_running");
         const report = await closeInFlight(server, spec, { pause });
         t.diagnostic(JSON.stringify(report));
@@ -224,7 +253,11 @@ for (const backend of BACKENDS) {
         assert.deepEqual(report.unhandled, []);
         assert.equal(report.settled, IN_FLIGHT, "every operation settled");
         assert.equal(report.closed, "fulfilled", report.closeError);
-        for (const code of report.codes) assert.ok(["ERR_FEDIKV_CLOSED", "ERR_FEDIKV_CONNECTION"].includes(code), `rejected with ${code}: ${report.messages}`);
+        for (const code of report.codes)
+          assert.ok(
+            ["ERR_FEDIKV_CLOSED", "ERR_FEDIKV_CONNECTION"].includes(code),
+            `rejected with ${code}: ${report.messages}`,
+          );
         assert.ok(report.elapsedMs <= BOUND, `settling took ${report.elapsedMs} ms (bound ${BOUND})`);
         if (pause) assert.ok(report.fulfilled < IN_FLIGHT, "the pause was felt");
         // Writes that resolved are there: none was lost silently.
@@ -246,89 +279,109 @@ for (const backend of BACKENDS) {
 // every command from the moment the master is marked failed until the
 // failover: there the other slots fail too, cleanly, and are counted.
 for (const fullCoverage of [false, true]) {
-describe(`Redis Cluster (3 masters, 1 replica each, cluster-require-full-coverage ${fullCoverage ? "yes" : "no"}): a master is killed`, { skip: missingBinaries("redis") }, () => {
-  let cluster;
-  before(async () => {
-    cluster = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 2000, fullCoverage });
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+  describe(`Redis Cluster (3 masters, 1 replica each, cluster-require-full-coverage ${fullCoverage ? "yes" : "no"}): a master is killed`, {
+    skip: missingBinaries("redis"),
+  }, () => {
+    let cluster;
+    before(async () => {
+      cluster = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 2000, fullCoverage });
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
 
-  const others = fullCoverage ? "the others fail only while the cluster is down" : "the others keep working";
-  test(`its slots fail cleanly, ${others}, the store goes on after the failover`, { timeout: 90_000 }, async (t) => {
-    const kv = new RedisKvStore(cluster.nodes, { ...OPTIONS, keyPrefix: "cf::" });
-    // Each client's keys on one master, by a hash tag: clients 0 and 1 on
-    // the master to be killed, the others on the other two.
-    const masters = (await clusterNodes(cluster.ports[0])).filter((n) => n.role === "master");
-    const victim = masters[0];
-    const owns = (master, slot) => master.slots.some(([from, to]) => slot >= from && slot <= to);
-    const tagOn = (master) => {
-      for (let i = 0; ; i++) if (owns(master, keySlot(`t${i}`))) return `{t${i}}`;
-    };
-    const tags = [tagOn(victim), tagOn(victim), tagOn(masters[1]), tagOn(masters[2])];
-    const onVictim = (o) => o.client < 2;
-    try {
-      await kv.set(["warm"], true);
-      const load = startLoad(kv, { prefix: "load", partsOf: (c) => [tags[c]] });
-      await sleep(STEADY_MS);
-      const faultAt = performance.now();
-      await cluster.servers.get(victim.port).kill();
-      const alive = cluster.ports.filter((p) => p !== victim.port);
-      // The failover: a replica is master of the victim's slots, for every node.
-      let promoted;
-      for (;;) {
-        const views = await Promise.all(alive.map((p) => clusterNodes(p)));
-        const owners = views.map((nodes) => nodes.find((n) => n.role === "master" && n.port !== victim.port && n.slots.some(([from]) => from === victim.slots[0][0])));
-        if (owners.every((o) => o !== undefined && o.port === owners[0].port)) {
-          promoted = owners[0];
-          break;
+    const others = fullCoverage ? "the others fail only while the cluster is down" : "the others keep working";
+    test(`its slots fail cleanly, ${others}, the store goes on after the failover`, { timeout: 90_000 }, async (t) => {
+      const kv = new RedisKvStore(cluster.nodes, { ...OPTIONS, keyPrefix: "cf::" });
+      // Each client's keys on one master, by a hash tag: clients 0 and 1 on
+      // the master to be killed, the others on the other two.
+      const masters = (await clusterNodes(cluster.ports[0])).filter((n) => n.role === "master");
+      const victim = masters[0];
+      const owns = (master, slot) => master.slots.some(([from, to]) => slot >= from && slot <= to);
+      const tagOn = (master) => {
+        for (let i = 0; ; i++) if (owns(master, keySlot(`t${i}`))) return `{t${i}}`;
+      };
+      const tags = [tagOn(victim), tagOn(victim), tagOn(masters[1]), tagOn(masters[2])];
+      const onVictim = (o) => o.client < 2;
+      try {
+        await kv.set(["warm"], true);
+        const load = startLoad(kv, { prefix: "load", partsOf: (c) => [tags[c]] });
+        await sleep(STEADY_MS);
+        const faultAt = performance.now();
+        await cluster.servers.get(victim.port).kill();
+        const alive = cluster.ports.filter((p) => p !== victim.port);
+        // The failover: a replica is master of the victim's slots, for every node.
+        let promoted;
+        for (;;) {
+          const views = await Promise.all(alive.map((p) => clusterNodes(p)));
+          const owners = views.map((nodes) =>
+            nodes.find(
+              (n) =>
+                n.role === "master" && n.port !== victim.port && n.slots.some(([from]) => from === victim.slots[0][0]),
+            ),
+          );
+          if (owners.every((o) => o !== undefined && o.port === owners[0].port)) {
+            promoted = owners[0];
+            break;
+          }
+          if (performance.now() > faultAt + 30_000) break;
+          await sleep(50);
         }
-        if (performance.now() > faultAt + 30_000) break;
-        await sleep(50);
-      }
-      await clusterOk(alive, { timeoutMs: 30_000 });
-      const promotedAt = performance.now();
-      // Until every operation works again, then a little more.
-      for (;;) {
-        await sleep(100);
-        const recent = load.ops.filter((o) => o.end !== null && o.start > performance.now() - 600);
-        if (recent.length > 10 && recent.every((o) => o.ok)) break;
-        if (performance.now() > promotedAt + RECOVERY_BOUND + BOUND) break;
-      }
-      await sleep(STEADY_MS);
-      await load.stop();
-      const figures = summarize(load.ops, { faultAt, backAt: promotedAt });
-      const failed = load.ops.filter((o) => !o.ok);
-      const elsewhere = failed.filter((o) => !onVictim(o));
-      figures.failoverMs = Math.round(promotedAt - faultAt);
-      figures.failedOnOtherMasters = elsewhere.length;
-      figures.okOnOtherMastersDuringFailover = load.ops.filter((o) => o.ok && !onVictim(o) && o.start > faultAt && o.end < promotedAt).length;
-      t.diagnostic(JSON.stringify(figures));
+        await clusterOk(alive, { timeoutMs: 30_000 });
+        const promotedAt = performance.now();
+        // Until every operation works again, then a little more.
+        for (;;) {
+          await sleep(100);
+          const recent = load.ops.filter((o) => o.end !== null && o.start > performance.now() - 600);
+          if (recent.length > 10 && recent.every((o) => o.ok)) break;
+          if (performance.now() > promotedAt + RECOVERY_BOUND + BOUND) break;
+        }
+        await sleep(STEADY_MS);
+        await load.stop();
+        const figures = summarize(load.ops, { faultAt, backAt: promotedAt });
+        const failed = load.ops.filter((o) => !o.ok);
+        const elsewhere = failed.filter((o) => !onVictim(o));
+        figures.failoverMs = Math.round(promotedAt - faultAt);
+        figures.failedOnOtherMasters = elsewhere.length;
+        figures.okOnOtherMastersDuringFailover = load.ops.filter(
+          (o) => o.ok && !onVictim(o) && o.start > faultAt && o.end < promotedAt,
+        ).length;
+        t.diagnostic(JSON.stringify(figures));
 
-      assert.ok(promoted, "a replica took over the killed master's slots");
-      assert.deepEqual(unhandled, []);
-      assert.deepEqual(load.wrongReads, []);
-      assert.ok(failed.length > 0, "the fault was felt");
-      for (const o of failed) assert.equal(o.code, "ERR_FEDIKV_CONNECTION", `${o.op} failed with ${o.code}: ${o.message}`);
-      if (!fullCoverage) {
-        assert.deepEqual(elsewhere.map((o) => o.message).slice(0, 3), [], `${elsewhere.length} operations on the other masters' slots failed`);
-        assert.ok(figures.okOnOtherMastersDuringFailover > 20, "the other masters' slots kept working during the failover");
-      }
-      assert.ok(figures.maxLatencyMs <= BOUND, `an operation took ${figures.maxLatencyMs} ms (bound ${BOUND})`);
-      assert.ok(figures.recoveryMs <= RECOVERY_BOUND, `the store worked again ${figures.recoveryMs} ms after the failover`);
-      assert.ok(figures.succeededAfterRecovery >= 20);
+        assert.ok(promoted, "a replica took over the killed master's slots");
+        assert.deepEqual(unhandled, []);
+        assert.deepEqual(load.wrongReads, []);
+        assert.ok(failed.length > 0, "the fault was felt");
+        for (const o of failed)
+          assert.equal(o.code, "ERR_FEDIKV_CONNECTION", `${o.op} failed with ${o.code}: ${o.message}`);
+        if (!fullCoverage) {
+          assert.deepEqual(
+            elsewhere.map((o) => o.message).slice(0, 3),
+            [],
+            `${elsewhere.length} operations on the other masters' slots failed`,
+          );
+          assert.ok(
+            figures.okOnOtherMastersDuringFailover > 20,
+            "the other masters' slots kept working during the failover",
+          );
+        }
+        assert.ok(figures.maxLatencyMs <= BOUND, `an operation took ${figures.maxLatencyMs} ms (bound ${BOUND})`);
+        assert.ok(
+          figures.recoveryMs <= RECOVERY_BOUND,
+          `the store worked again ${figures.recoveryMs} ms after the failover`,
+        );
+        assert.ok(figures.succeededAfterRecovery >= 20);
 
-      // Redis replicates asynchronously: a failover may lose the last
-      // acknowledged writes. Counted and reported, not required.
-      const found = new Map();
-      for await (const { key, value } of kv.list(["load"])) found.set(JSON.stringify(key), value);
-      const lost = [...load.acked].filter(([k, v]) => !isDeepStrictEqual(found.get(k), v));
-      t.diagnostic(`acknowledged writes checked: ${load.acked.size}, lost in the failover: ${lost.length}`);
-    } finally {
-      await kv.drop().catch(() => {});
-      await kv.close();
-    }
+        // Redis replicates asynchronously: a failover may lose the last
+        // acknowledged writes. Counted and reported, not required.
+        const found = new Map();
+        for await (const { key, value } of kv.list(["load"])) found.set(JSON.stringify(key), value);
+        const lost = [...load.acked].filter(([k, v]) => !isDeepStrictEqual(found.get(k), v));
+        t.diagnostic(`acknowledged writes checked: ${load.acked.size}, lost in the failover: ${lost.length}`);
+      } finally {
+        await kv.drop().catch(() => {});
+        await kv.close();
+      }
+    });
   });
-});
 }

@@ -29,7 +29,9 @@ import { server, uniqueName } from "../support/servers.mjs";
 const fedifyPackage = process.env.FEDIKV_FEDIFY ?? "@fedify/fedify";
 const { signRequest } = await import(fedifyPackage);
 const { Create, Note } = await import(`${fedifyPackage}/vocab`);
-const fedifyVersion = JSON.parse(fs.readFileSync(new URL(`../node_modules/${fedifyPackage}/package.json`, import.meta.url), "utf8")).version;
+const fedifyVersion = JSON.parse(
+  fs.readFileSync(new URL(`../node_modules/${fedifyPackage}/package.json`, import.meta.url), "utf8"),
+).version;
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "fedikv-fedify-"));
 after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
@@ -37,7 +39,9 @@ after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
 const denokv = denokvBinary();
 const denokvServers = [];
-after(() => denokvServers.forEach((s) => s.stop()));
+after(() => {
+  for (const server of denokvServers) server.stop();
+});
 /** Where each Deno KV store lives, for reading it the way a Deno app would. */
 const denoKvTargets = new WeakMap();
 
@@ -98,12 +102,14 @@ const rawEntry = {
     const { default: Redis } = await import("ioredis");
     const client = new Redis(redis.url, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
     try {
-      return await Promise.all(keys.map(async (key) => {
-        // @fedify/redis: the prefix, then the parts with ':' as '_:', joined by '::'.
-        const redisKey = kv.keyPrefix + key.map((part) => part.replaceAll(":", "_:")).join("::");
-        const [value, pttl] = await Promise.all([client.get(redisKey), client.pttl(redisKey)]);
-        return value === null ? undefined : { value, ttlMs: pttl === -1 ? null : pttl };
-      }));
+      return await Promise.all(
+        keys.map(async (key) => {
+          // @fedify/redis: the prefix, then the parts with ':' as '_:', joined by '::'.
+          const redisKey = kv.keyPrefix + key.map((part) => part.replaceAll(":", "_:")).join("::");
+          const [value, pttl] = await Promise.all([client.get(redisKey), client.pttl(redisKey)]);
+          return value === null ? undefined : { value, ttlMs: pttl === -1 ? null : pttl };
+        }),
+      );
     } finally {
       await client.quit();
     }
@@ -112,14 +118,16 @@ const rawEntry = {
     const { default: postgresClient } = await import("postgres");
     const sql = postgresClient(postgres.url, { max: 1, onnotice: () => {} });
     try {
-      return await Promise.all(keys.map(async (key) => {
-        // @fedify/postgres: key text[], value jsonb, live until created + ttl.
-        const [row] = await sql`
+      return await Promise.all(
+        keys.map(async (key) => {
+          // @fedify/postgres: key text[], value jsonb, live until created + ttl.
+          const [row] = await sql`
           SELECT value::text AS value,
                  extract(epoch FROM created + ttl - CURRENT_TIMESTAMP)::float8 * 1000 AS ttl_ms
           FROM ${sql(kv.tableName)} WHERE key = ${key}`;
-        return row && { value: row.value, ttlMs: row.ttl_ms };
-      }));
+          return row && { value: row.value, ttlMs: row.ttl_ms };
+        }),
+      );
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -227,18 +235,26 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
     test("a signed Follow from A reaches B's inbox, and B's Accept reaches A", TIMEOUT, async () => {
       follow = await a.follow("alice", bob);
 
-      assert.deepEqual(b.received, [{
-        type: "Follow",
-        id: follow.id.href,
-        actor: `${a.origin}/users/alice`,
-        recipient: "bob",
-      }]);
+      assert.deepEqual(b.received, [
+        {
+          type: "Follow",
+          id: follow.id.href,
+          actor: `${a.origin}/users/alice`,
+          recipient: "bob",
+        },
+      ]);
       const post = b.log.find((r) => r.method === "POST" && r.path === "/users/bob/inbox");
       assert.equal(post?.status, 202);
       // B's listener answered with an Accept, delivered (and verified) the
       // other way round, before A's sendActivity() resolved.
-      assert.deepEqual(a.received.map((r) => [r.type, r.actor, r.recipient]), [["Accept", bob, "alice"]]);
-      assert.equal(await kvB.get(["app", "followers", "bob", `${a.origin}/users/alice`]).then((v) => v?.follow), follow.id.href);
+      assert.deepEqual(
+        a.received.map((r) => [r.type, r.actor, r.recipient]),
+        [["Accept", bob, "alice"]],
+      );
+      assert.equal(
+        await kvB.get(["app", "followers", "bob", `${a.origin}/users/alice`]).then((v) => v?.follow),
+        follow.id.href,
+      );
       assert.equal(await kvA.get(["app", "following", "alice", bob]), true);
     });
 
@@ -252,10 +268,12 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
       // B remembers the processed Follow, per inbox:
       // ["_fedify", "activityIdempotence", "<B origin>\n<activity id>\ninbox\n<recipient>"]
       const idempotence = await entries(kvB, ["_fedify", "activityIdempotence"]);
-      assert.deepEqual(idempotence, [{
-        key: ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`],
-        value: true,
-      }]);
+      assert.deepEqual(idempotence, [
+        {
+          key: ["_fedify", "activityIdempotence", `${b.origin}\n${follow.id.href}\ninbox\nbob`],
+          value: true,
+        },
+      ]);
 
       // B cached Alice's public key, fetched over HTTP from A to verify the
       // signature.
@@ -304,7 +322,10 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
           assert.equal((await deno.get(idempotence)).value, true);
           assert.match(JSON.stringify((await deno.get(publicKey)).value), /BEGIN PUBLIC KEY/);
           const listed = await deno.list(["_fedify", "activityIdempotence"]);
-          assert.deepEqual(listed.map((e) => e.key), [idempotence]);
+          assert.deepEqual(
+            listed.map((e) => e.key),
+            [idempotence],
+          );
         } finally {
           await deno.close();
         }
@@ -312,7 +333,10 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
           // KV Connect does not show expiry times; the file does (epoch ms).
           const expiries = (await rawExpiries(file)).map((r) => r.expiration_ms - Date.now());
           // Fedify keeps idempotence records for one day.
-          assert.ok(expiries.some((ms) => Math.abs(ms - 86_400_000) < 60_000), `expiries: ${expiries.join(", ")} ms from now`);
+          assert.ok(
+            expiries.some((ms) => Math.abs(ms - 86_400_000) < 60_000),
+            `expiries: ${expiries.join(", ")} ms from now`,
+          );
         }
       });
     }
@@ -347,12 +371,13 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
       // signature is the only thing that can authenticate it.
       const ctxA = a.context();
       const alice = ctxA.getActorUri("alice");
-      const create = (n) => new Create({
-        id: new URL(`#creates/${n}-${crypto.randomUUID()}`, alice),
-        actor: alice,
-        to: new URL(bob),
-        object: new Note({ attribution: alice, to: new URL(bob), content: `note ${n}` }),
-      }).toJsonLd({ contextLoader: ctxA.contextLoader });
+      const create = (n) =>
+        new Create({
+          id: new URL(`#creates/${n}-${crypto.randomUUID()}`, alice),
+          actor: alice,
+          to: new URL(bob),
+          object: new Note({ attribution: alice, to: new URL(bob), content: `note ${n}` }),
+        }).toJsonLd({ contextLoader: ctxA.contextLoader });
       const [rsa] = await ctxA.getActorKeyPairs("alice");
       const inbox = `${bob}/inbox`;
       const count = b.received.length;
@@ -361,8 +386,14 @@ for (const [name, { make: makeStore, skip, drop }] of Object.entries(stores)) {
       assert.equal(unsigned.status, 401);
 
       const tampered = await signRequest(
-        new Request(inbox, { method: "POST", headers: { "Content-Type": "application/activity+json" }, body: JSON.stringify(await create(2)) }),
-        rsa.privateKey, rsa.keyId, { spec: "rfc9421" },
+        new Request(inbox, {
+          method: "POST",
+          headers: { "Content-Type": "application/activity+json" },
+          body: JSON.stringify(await create(2)),
+        }),
+        rsa.privateKey,
+        rsa.keyId,
+        { spec: "rfc9421" },
       );
       const altered = await fetch(new Request(tampered, { body: JSON.stringify(await create(3)) }));
       assert.equal(altered.status, 401);

@@ -26,11 +26,13 @@ const denokv = denokvBinary();
 const denokvServer = denokv.skip ? null : await startDenokvServer();
 after(() => denokvServer?.stop());
 
-const hasCode = (code, ErrorClass = Error) => (error) => {
-  assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
-  assert.equal(error.code, code, String(error));
-  return true;
-};
+const hasCode =
+  (code, ErrorClass = Error) =>
+  (error) => {
+    assert.ok(error instanceof ErrorClass, `expected a ${ErrorClass.name}, got ${error}`);
+    assert.equal(error.code, code, String(error));
+    return true;
+  };
 
 async function listAll(kv, prefix) {
   const out = [];
@@ -64,30 +66,54 @@ async function checkForeignRows(kv, { bad, skipped = [], others = [] }) {
   // list reports the first value that is not JSON, naming its key, after
   // yielding only real entries.
   const seen = [];
-  await assert.rejects(async () => {
-    for await (const { key } of kv.list(["f"])) seen.push(JSON.stringify(key));
-  }, (error) => {
-    hasCode("ERR_FEDIKV_INVALID_DATA")(error);
-    assert.ok(bad.some((key) => error.message.includes(JSON.stringify(key))), error.message);
-    return true;
-  });
-  assert.ok(seen.every((k) => k === '["f","good"]'), `listed ${seen}`);
+  await assert.rejects(
+    async () => {
+      for await (const { key } of kv.list(["f"])) seen.push(JSON.stringify(key));
+    },
+    (error) => {
+      hasCode("ERR_FEDIKV_INVALID_DATA")(error);
+      assert.ok(
+        bad.some((key) => error.message.includes(JSON.stringify(key))),
+        error.message,
+      );
+      return true;
+    },
+  );
+  assert.ok(
+    seen.every((k) => k === '["f","good"]'),
+    `listed ${seen}`,
+  );
   // The store works on: a foreign value can be replaced or deleted, and
   // then the listing is exactly the store's entries.
   await kv.set(bad[0], "repaired");
   assert.equal(await kv.get(bad[0]), "repaired");
   for (const key of bad) await kv.delete(key);
   assert.deepEqual(await listAll(kv, ["f"]), [{ key: ["f", "good"], value: "fine" }]);
-  assert.deepEqual((await listAll(kv)).filter(({ key }) => key[0] === "f"), [{ key: ["f", "good"], value: "fine" }]);
+  assert.deepEqual(
+    (await listAll(kv)).filter(({ key }) => key[0] === "f"),
+    [{ key: ["f", "good"], value: "fine" }],
+  );
 }
 
 /** Key texts of the SQLite and MySQL layouts that no KvKey is stored as. */
-const FOREIGN_KEY_TEXTS = ['["f", "spaced"]', '["f","\\u0061"]', '["f",1]', '["f",null]', "[]", "abc", '{"f":1}', '["f"'];
-const FOREIGN_KEYS = [["f", "spaced"], ["f", "a"]];
+const FOREIGN_KEY_TEXTS = [
+  '["f", "spaced"]',
+  '["f","\\u0061"]',
+  '["f",1]',
+  '["f",null]',
+  "[]",
+  "abc",
+  '{"f":1}',
+  '["f"',
+];
+const FOREIGN_KEYS = [
+  ["f", "spaced"],
+  ["f", "a"],
+];
 
 describe("foreign data", () => {
   test("SqliteKvStore: values that are not JSON text, and rows that are no entries", async () => {
-      const path = join(dir, "foreign.db");
+    const path = join(dir, "foreign.db");
     // One SQLite library at a time on the file (two in one process do not
     // lock it against each other): fedikv, the tests' SQLite, fedikv again.
     const writer = new SqliteKvStore(path);
@@ -106,7 +132,12 @@ describe("foreign data", () => {
     const kv = new SqliteKvStore(path);
     try {
       await checkForeignRows(kv, {
-        bad: [["f", "text"], ["f", "injection"], ["f", "blob"], ["f", "bad utf-8"]],
+        bad: [
+          ["f", "text"],
+          ["f", "injection"],
+          ["f", "blob"],
+          ["f", "bad utf-8"],
+        ],
         skipped: FOREIGN_KEYS,
         others: [["f", "integer"]],
       });
@@ -115,7 +146,9 @@ describe("foreign data", () => {
     }
   });
 
-  test("MysqlKvStore: values that are not JSON (a table without the json_valid check), and rows that are no entries", { skip: mysql.skip }, async () => {
+  test("MysqlKvStore: values that are not JSON (a table without the json_valid check), and rows that are no entries", {
+    skip: mysql.skip,
+  }, async () => {
     const { default: mysql2 } = await import("mysql2/promise");
     const tableName = uniqueName("foreign");
     const kv = new MysqlKvStore(mysql.url, { tableName });
@@ -124,11 +157,18 @@ describe("foreign data", () => {
       await kv.set(["f", "good"], "fine");
       // MariaDB's JSON is LONGTEXT with a CHECK: a session may turn checks off.
       await connection.query("SET SESSION check_constraint_checks = 0");
-      const insert = (key, value) => connection.query(`INSERT INTO \`${tableName}\` (\`key\`, \`value\`) VALUES (?, ?)`, [key, value]);
+      const insert = (key, value) =>
+        connection.query(`INSERT INTO \`${tableName}\` (\`key\`, \`value\`) VALUES (?, ?)`, [key, value]);
       await insert('["f","text"]', "not json");
       await insert('["f","injection"]', '1],[["f","fake"],2');
       for (const text of FOREIGN_KEY_TEXTS) await insert(text, "1");
-      await checkForeignRows(kv, { bad: [["f", "text"], ["f", "injection"]], skipped: FOREIGN_KEYS });
+      await checkForeignRows(kv, {
+        bad: [
+          ["f", "text"],
+          ["f", "injection"],
+        ],
+        skipped: FOREIGN_KEYS,
+      });
     } finally {
       await connection.end();
       await kv.drop();
@@ -136,7 +176,9 @@ describe("foreign data", () => {
     }
   });
 
-  test("PostgresKvStore: keys that are no KvKeys (empty, NULL parts, two dimensions, another first index) are skipped", { skip: postgres.skip }, async () => {
+  test("PostgresKvStore: keys that are no KvKeys (empty, NULL parts, two dimensions, another first index) are skipped", {
+    skip: postgres.skip,
+  }, async () => {
     const { default: pg } = await import("postgres");
     const tableName = uniqueName("foreign");
     const kv = new PostgresKvStore(postgres.url, { tableName });
@@ -157,7 +199,9 @@ describe("foreign data", () => {
     }
   });
 
-  test("RedisKvStore: strings that are not JSON or UTF-8, other types, and names that are no key encoding", { skip: redis.skip }, async () => {
+  test("RedisKvStore: strings that are not JSON or UTF-8, other types, and names that are no key encoding", {
+    skip: redis.skip,
+  }, async () => {
     const { default: Redis } = await import("ioredis");
     const keyPrefix = `${uniqueName("foreign")}::`;
     const kv = new RedisKvStore(redis.url, { keyPrefix });
@@ -171,7 +215,10 @@ describe("foreign data", () => {
       await client.rpush(`${keyPrefix}f::list`, "1");
       await client.set(`${keyPrefix}f:single-colon`, "1");
       await client.set(`${keyPrefix}f:::odd`, "1");
-      for (const key of [["f", "hash"], ["f", "list"]]) {
+      for (const key of [
+        ["f", "hash"],
+        ["f", "list"],
+      ]) {
         await assert.rejects(kv.get(key), hasCode("ERR_FEDIKV_INVALID_DATA"), `get ${key}`);
         await assert.rejects(kv.cas(key, "x", 1), hasCode("ERR_FEDIKV_INVALID_DATA"), `cas ${key}`);
       }
@@ -179,8 +226,18 @@ describe("foreign data", () => {
       await kv.set(["f", "list"], "replaced");
       assert.equal(await kv.get(["f", "list"]), "replaced");
       await kv.delete(["f", "list"]);
-      await checkForeignRows(kv, { bad: [["f", "text"], ["f", "injection"], ["f", "bad utf-8"]] });
-      assert.equal(await client.exists(`${keyPrefix}f:single-colon`), 1, "a name that is no key of the store is left alone");
+      await checkForeignRows(kv, {
+        bad: [
+          ["f", "text"],
+          ["f", "injection"],
+          ["f", "bad utf-8"],
+        ],
+      });
+      assert.equal(
+        await client.exists(`${keyPrefix}f:single-colon`),
+        1,
+        "a name that is no key of the store is left alone",
+      );
     } finally {
       await kv.drop();
       await kv.close();
@@ -192,9 +249,37 @@ describe("foreign data", () => {
 
 // Names that would break out of an identifier or a key pattern.
 const HOSTILE_NAMES = [
-  'kv"; DROP TABLE canary; --', "kv'", "kv`", "kv;", "kv -- x", "kv/*x*/", "kv*", "kv?", "kv[0]", "kv]",
-  "kv\n", "kv\r\nx", "kv\0", "kv ", " kv", "kv-x", "kv%", "kv$1", "kv\\", "kv\u200b", "ｋｖ", "kvé", "1kv", "",
-  "a.b.c", ".kv", "kv.", "kv..x", '"kv"', "`kv`", "[kv]",
+  'kv"; DROP TABLE canary; --',
+  "kv'",
+  "kv`",
+  "kv;",
+  "kv -- x",
+  "kv/*x*/",
+  "kv*",
+  "kv?",
+  "kv[0]",
+  "kv]",
+  "kv\n",
+  "kv\r\nx",
+  "kv\0",
+  "kv ",
+  " kv",
+  "kv-x",
+  "kv%",
+  "kv$1",
+  "kv\\",
+  "kv\u200b",
+  "ｋｖ",
+  "kvé",
+  "1kv",
+  "",
+  "a.b.c",
+  ".kv",
+  "kv.",
+  "kv..x",
+  '"kv"',
+  "`kv`",
+  "[kv]",
 ];
 
 describe("hostile table names and key prefixes", () => {
@@ -210,10 +295,22 @@ describe("hostile table names and key prefixes", () => {
       }
     }
     // Per backend: PostgreSQL allows schema.table (no other dot); lengths.
-    assert.throws(() => new PostgresKvStore("postgres://h/db", { tableName: "a".repeat(64) }), hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError));
-    assert.throws(() => new MysqlKvStore("mysql://h/db", { tableName: "a".repeat(51) }), hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError));
-    assert.throws(() => new SqliteKvStore(":memory:", { tableName: "public.kv" }), hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError));
-    assert.throws(() => new MysqlKvStore("mysql://h/db", { tableName: "test.kv" }), hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError));
+    assert.throws(
+      () => new PostgresKvStore("postgres://h/db", { tableName: "a".repeat(64) }),
+      hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError),
+    );
+    assert.throws(
+      () => new MysqlKvStore("mysql://h/db", { tableName: "a".repeat(51) }),
+      hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError),
+    );
+    assert.throws(
+      () => new SqliteKvStore(":memory:", { tableName: "public.kv" }),
+      hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError),
+    );
+    assert.throws(
+      () => new MysqlKvStore("mysql://h/db", { tableName: "test.kv" }),
+      hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError),
+    );
   });
 
   /**
@@ -245,14 +342,18 @@ describe("hostile table names and key prefixes", () => {
 
   test("SqliteKvStore: accepted odd table names work and touch no other table", async () => {
     const path = join(dir, "names.db");
-    await usedSafely((tableName) => new SqliteKvStore(path, { tableName }), ["_", "__", "T", "Canary_UPPER", "x".repeat(64)]);
+    await usedSafely(
+      (tableName) => new SqliteKvStore(path, { tableName }),
+      ["_", "__", "T", "Canary_UPPER", "x".repeat(64)],
+    );
   });
 
   test("PostgresKvStore: accepted odd table names work and touch no other table", { skip: postgres.skip }, async () => {
     const stem = uniqueName("n");
-    await usedSafely((tableName) => new PostgresKvStore(postgres.url, { tableName }), [
-      `${stem}_UPPER`, `public.${stem}`, `_${stem}`, `${stem}_${"x".repeat(63 - stem.length - 1)}`,
-    ]);
+    await usedSafely(
+      (tableName) => new PostgresKvStore(postgres.url, { tableName }),
+      [`${stem}_UPPER`, `public.${stem}`, `_${stem}`, `${stem}_${"x".repeat(63 - stem.length - 1)}`],
+    );
   });
 
   test("MysqlKvStore: accepted odd table names work and touch no other table", { skip: mysql.skip }, async () => {
@@ -261,8 +362,25 @@ describe("hostile table names and key prefixes", () => {
   });
 
   test("RedisKvStore: key prefixes with glob characters, control characters, or none at all are a TypeError", () => {
-    for (const keyPrefix of ["", "a*", "a?", "a[", "a]", "a\\", "a\n", "a\r", "a\0", "a\t", "a\u007f", "x".repeat(257)]) {
-      assert.throws(() => new RedisKvStore("redis://localhost", { keyPrefix }), hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError), JSON.stringify(keyPrefix));
+    for (const keyPrefix of [
+      "",
+      "a*",
+      "a?",
+      "a[",
+      "a]",
+      "a\\",
+      "a\n",
+      "a\r",
+      "a\0",
+      "a\t",
+      "a\u007f",
+      "x".repeat(257),
+    ]) {
+      assert.throws(
+        () => new RedisKvStore("redis://localhost", { keyPrefix }),
+        hasCode("ERR_FEDIKV_INVALID_OPTION", TypeError),
+        JSON.stringify(keyPrefix),
+      );
     }
   });
 
@@ -273,14 +391,32 @@ describe("hostile table names and key prefixes", () => {
     const canary = [`${stem}canary::x`, `${stem}"::a::b`, `${stem}x`, `${stem}{t}`, `${stem}%::a`, `${stem}p`];
     try {
       for (const key of canary) await client.set(key, '"canary"');
-      const odd = [`"'; FLUSHALL; '`, "a\"b'c;d`e -- #x ", "{t}::", "}{::", "é😀::", "%_::", "p:", "::", " ", "$(rm -rf /)"];
+      const odd = [
+        `"'; FLUSHALL; '`,
+        "a\"b'c;d`e -- #x ",
+        "{t}::",
+        "}{::",
+        "é😀::",
+        "%_::",
+        "p:",
+        "::",
+        " ",
+        "$(rm -rf /)",
+      ];
       for (const suffix of odd) {
         const keyPrefix = `${stem}${suffix}`;
         const kv = new RedisKvStore(redis.url, { keyPrefix });
         await kv.set(["a", "b"], 1);
         await kv.set(["a", "*?[]"], 2);
         assert.equal(await client.get(`${keyPrefix}a::b`), "1", `${keyPrefix}: the key is the prefix, then the parts`);
-        assert.deepEqual((await listAll(kv, ["a"])).map((e) => e.key).sort(), [["a", "*?[]"], ["a", "b"]], keyPrefix);
+        assert.deepEqual(
+          (await listAll(kv, ["a"])).map((e) => e.key).sort(),
+          [
+            ["a", "*?[]"],
+            ["a", "b"],
+          ],
+          keyPrefix,
+        );
         assert.equal(await kv.cas(["a", "b"], 1, 3), true);
         await kv.drop();
         assert.deepEqual(await listAll(kv), [], `${keyPrefix}: dropped`);
@@ -317,7 +453,10 @@ describe("secrets", () => {
   // Deno KV access token is a secret too.
   if (!redis.skip) {
     const { host } = new URL(redis.url);
-    failures.push(["RedisKvStore", `redis://:${SECRET}@${host}`], ["RedisKvStore", `redis://someone:${SECRET}@${host}`]);
+    failures.push(
+      ["RedisKvStore", `redis://:${SECRET}@${host}`],
+      ["RedisKvStore", `redis://someone:${SECRET}@${host}`],
+    );
   }
   if (!mysql.skip) {
     const url = new URL(mysql.url);
@@ -354,7 +493,10 @@ describe("secrets", () => {
       }
       const where = `${className} ${JSON.stringify(url).replace(SECRET, "<secret>")}`;
       assert.ok(error, `${where} failed`);
-      assert.ok(["ERR_FEDIKV_CONNECTION", "ERR_FEDIKV_INVALID_OPTION"].includes(error.code), `${where}: ${error.code} ${error.message}`);
+      assert.ok(
+        ["ERR_FEDIKV_CONNECTION", "ERR_FEDIKV_INVALID_OPTION"].includes(error.code),
+        `${where}: ${error.code} ${error.message}`,
+      );
       for (const text of [error.message, String(error), error.stack, inspect(error), JSON.stringify(error)]) {
         assert.ok(!text.includes(SECRET), `${where}: ${text}`);
         assert.ok(!text.includes("S3cr3t"), `${where}: ${text}`);

@@ -72,15 +72,22 @@ const ODD_KEYS = [
 ];
 
 /** Prefixes to list by: every key above, and parts that look like patterns. */
-const PREFIXES = [
-  ...ODD_KEYS,
-  ["a"], ["a:"], ["a_"], ["*"], ["["], ["%"], ["_"], [""], ["\\"], ["a", ""],
-];
+const PREFIXES = [...ODD_KEYS, ["a"], ["a:"], ["a_"], ["*"], ["["], ["%"], ["_"], [""], ["\\"], ["a", ""]];
 
 /** JSON values of every kind. */
 const VALUES = [
-  true, false, 0, -1.5, 1e21, "", "text", "é🦊\u2028\n\"\\",
-  [], {}, [1, [2, [3, null]]], { z: 1, a: { b: [null, "x"] } },
+  true,
+  false,
+  0,
+  -1.5,
+  1e21,
+  "",
+  "text",
+  'é🦊\u2028\n"\\',
+  [],
+  {},
+  [1, [2, [3, null]]],
+  { z: 1, a: { b: [null, "x"] } },
 ];
 
 const valueFor = (key, i) => ({ key, i, nested: { list: [1, 1.5, null, true, "é🦊"], empty: {} } });
@@ -88,8 +95,7 @@ const valueFor = (key, i) => ({ key, i, nested: { list: [1, 1.5, null, true, "é
 const startsWith = (key, prefix) => prefix.length <= key.length && prefix.every((part, i) => key[i] === part);
 
 /** Entries sorted by key (Redis lists in no particular order). */
-const sorted = (entries) =>
-  [...entries].sort((x, y) => (JSON.stringify(x.key) < JSON.stringify(y.key) ? -1 : 1));
+const sorted = (entries) => [...entries].sort((x, y) => (JSON.stringify(x.key) < JSON.stringify(y.key) ? -1 : 1));
 
 async function collect(iterable) {
   const result = [];
@@ -355,8 +361,7 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
   }
 
   const persistence = async (tableName) =>
-    (await sql`SELECT relpersistence FROM pg_class WHERE oid = to_regclass(${`"${tableName}"`})`)[0]
-      ?.relpersistence;
+    (await sql`SELECT relpersistence FROM pg_class WHERE oid = to_regclass(${`"${tableName}"`})`)[0]?.relpersistence;
 
   before(() => {
     sql = postgres(pg.url, { max: 4, onnotice: () => {}, connect_timeout: 5, idle_timeout: 1 });
@@ -401,28 +406,33 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     assert.equal(await kv.get(["null"]), null);
   });
 
-  test("Fedify's overwrite keeps the row's old `created`, so its new TTL counts from the first write", TIMEOUT, async () => {
-    // @fedify/postgres 1.8.7's set updates only value and ttl ON CONFLICT,
-    // not created: a TTL set on an entry written two hours earlier is
-    // measured from then, and a one-hour TTL is dead on arrival (its own
-    // expiry DELETE removes the row). fedikv's set restarts `created`, so
-    // the same overwrite through fedikv lives its hour, for both readers.
-    const { tableName, fedify, kv } = pair();
-    const backdate = (key) => sql`UPDATE ${sql(tableName)} SET created = now() - interval '2 hours' WHERE key = ${key}`;
-    const hour = Temporal.Duration.from({ hours: 1 });
+  test(
+    "Fedify's overwrite keeps the row's old `created`, so its new TTL counts from the first write",
+    TIMEOUT,
+    async () => {
+      // @fedify/postgres 1.8.7's set updates only value and ttl ON CONFLICT,
+      // not created: a TTL set on an entry written two hours earlier is
+      // measured from then, and a one-hour TTL is dead on arrival (its own
+      // expiry DELETE removes the row). fedikv's set restarts `created`, so
+      // the same overwrite through fedikv lives its hour, for both readers.
+      const { tableName, fedify, kv } = pair();
+      const backdate = (key) =>
+        sql`UPDATE ${sql(tableName)} SET created = now() - interval '2 hours' WHERE key = ${key}`;
+      const hour = Temporal.Duration.from({ hours: 1 });
 
-    await kv.set(["by", "fedify"], "old");
-    await backdate(["by", "fedify"]);
-    await fedify.set(["by", "fedify"], "new", { ttl: hour });
-    assert.equal(await fedify.get(["by", "fedify"]), undefined);
-    assert.equal(await kv.get(["by", "fedify"]), undefined);
+      await kv.set(["by", "fedify"], "old");
+      await backdate(["by", "fedify"]);
+      await fedify.set(["by", "fedify"], "new", { ttl: hour });
+      assert.equal(await fedify.get(["by", "fedify"]), undefined);
+      assert.equal(await kv.get(["by", "fedify"]), undefined);
 
-    await fedify.set(["by", "fedikv"], "old");
-    await backdate(["by", "fedikv"]);
-    await kv.set(["by", "fedikv"], "new", { ttl: hour });
-    assert.equal(await fedify.get(["by", "fedikv"]), "new");
-    assert.equal(await kv.get(["by", "fedikv"]), "new");
-  });
+      await fedify.set(["by", "fedikv"], "old");
+      await backdate(["by", "fedikv"]);
+      await kv.set(["by", "fedikv"], "new", { ttl: hour });
+      assert.equal(await fedify.get(["by", "fedikv"]), "new");
+      assert.equal(await kv.get(["by", "fedikv"]), "new");
+    },
+  );
 
   test("Fedify's TTLs (ISO 8601 duration text) are honoured by fedikv", TIMEOUT, async () => {
     const { tableName, fedify, kv } = pair();
@@ -452,12 +462,18 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
 
     assert.equal(await kv.get(["ttl", "frac"]), "frac");
     const all = ["day", "frac", "hour", "mixed", "month", "none"];
-    assert.deepEqual((await collect(kv.list(["ttl"]))).map((e) => e.value), all);
+    assert.deepEqual(
+      (await collect(kv.list(["ttl"]))).map((e) => e.value),
+      all,
+    );
     await sleepUntil(start, 1150);
     assert.equal(await kv.get(["ttl", "frac"]), "frac");
     await sleepUntil(start, 1700);
     assert.equal(await kv.get(["ttl", "frac"]), undefined);
-    assert.deepEqual((await collect(kv.list(["ttl"]))).map((e) => e.value), all.filter((n) => n !== "frac"));
+    assert.deepEqual(
+      (await collect(kv.list(["ttl"]))).map((e) => e.value),
+      all.filter((n) => n !== "frac"),
+    );
   });
 
   test("fedikv's writes, odd key parts and TTLs (1.5 s) included, are read by Fedify's get", TIMEOUT, async () => {
@@ -477,7 +493,8 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     await kv.set(["ttl", "frac"], "frac", { ttl: Temporal.Duration.from({ milliseconds: 1500 }) });
     await kv.set(["ttl", "day"], "day", { ttl: Temporal.Duration.from({ days: 1 }) });
     const ttl = async (name) =>
-      (await sql`SELECT extract(epoch FROM ttl)::float8 AS s FROM ${sql(tableName)} WHERE key = ${["ttl", name]}`)[0]?.s;
+      (await sql`SELECT extract(epoch FROM ttl)::float8 AS s FROM ${sql(tableName)} WHERE key = ${["ttl", name]}`)[0]
+        ?.s;
     assert.equal(await ttl("frac"), 1.5);
     assert.equal(await ttl("day"), 86_400);
 
@@ -522,7 +539,9 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     };
     await Promise.all([
       ...Array.from({ length: 20 }, increment),
-      ...Array.from({ length: 20 }, (_, i) => fedify.set(["side", String(i)], i, { ttl: Temporal.Duration.from({ hours: 1 }) })),
+      ...Array.from({ length: 20 }, (_, i) =>
+        fedify.set(["side", String(i)], i, { ttl: Temporal.Duration.from({ hours: 1 }) }),
+      ),
     ]);
     assert.equal(await fedify.get(["counter"]), 20);
     assert.equal((await collect(kv.list(["side"]))).length, 20);
@@ -541,7 +560,10 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     assert.equal(await first.kv.get(["from", "fedify"]), 1);
     assert.equal(await persistence(first.tableName), "p");
     await first.kv.set(["from", "fedikv"], 2);
-    assert.deepEqual((await collect(first.kv.list(["from"]))).map((e) => e.key[1]), ["fedify", "fedikv"]);
+    assert.deepEqual(
+      (await collect(first.kv.list(["from"]))).map((e) => e.key[1]),
+      ["fedify", "fedikv"],
+    );
     assert.equal(await first.fedify.get(["from", "fedikv"]), 2);
 
     const keep = pair({ unlogged: true });
@@ -560,12 +582,15 @@ describe("@fedify/postgres 1.8.7 <-> fedikv PostgresKvStore", { skip: pg.skip },
     const columns = (tableName) => sql`
       SELECT column_name, data_type, udt_name, is_nullable, column_default
       FROM information_schema.columns WHERE table_name = ${tableName} ORDER BY ordinal_position`;
-    const primaryKey = async (tableName) => (await sql`
+    const primaryKey = async (tableName) =>
+      (
+        await sql`
       SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-      WHERE i.indrelid = to_regclass(${`"${tableName}"`}) AND i.indisprimary`).map((r) => r.attname);
+      WHERE i.indrelid = to_regclass(${`"${tableName}"`}) AND i.indisprimary`
+      ).map((r) => r.attname);
     const byFedify = await columns(first.tableName);
     assert.equal(byFedify.length, 4);
-    assert.deepEqual([...await columns(other.tableName)], [...byFedify]);
+    assert.deepEqual([...(await columns(other.tableName))], [...byFedify]);
     assert.deepEqual(await primaryKey(other.tableName), ["key"]);
     assert.deepEqual(await primaryKey(first.tableName), ["key"]);
   });
@@ -649,7 +674,11 @@ describe("@fedify/mysql 2.3.8 <-> fedikv MysqlKvStore", { skip: my.skip }, () =>
     const mariadb = /mariadb/i.test(version);
     const attempts = [
       ["set", ["probe", "set"], () => fedify.set(["probe", "set"], { a: 1 })],
-      ["set with a TTL", ["probe", "ttl"], () => fedify.set(["probe", "ttl"], { a: 2 }, { ttl: Temporal.Duration.from({ hours: 1 }) })],
+      [
+        "set with a TTL",
+        ["probe", "ttl"],
+        () => fedify.set(["probe", "ttl"], { a: 2 }, { ttl: Temporal.Duration.from({ hours: 1 }) }),
+      ],
       ["cas", ["probe", "cas"], () => fedify.cas(["probe", "cas"], undefined, { a: 3 })],
     ];
     const failures = [];
@@ -674,7 +703,9 @@ describe("@fedify/mysql 2.3.8 <-> fedikv MysqlKvStore", { skip: my.skip }, () =>
         assert.deepEqual(await kv.get(key), value, `fedikv reads what Fedify's ${what} wrote`);
       }
     }
-    t.diagnostic(`${version}: ${failures.length > 0 ? `failed with ER_PARSE_ERROR: ${failures.join(", ")}` : "Fedify's writes succeeded"}`);
+    t.diagnostic(
+      `${version}: ${failures.length > 0 ? `failed with ER_PARSE_ERROR: ${failures.join(", ")}` : "Fedify's writes succeeded"}`,
+    );
     if (mariadb && failures.length < attempts.length) {
       t.diagnostic(`this MariaDB (${version}) parsed CAST(? AS JSON) for some writes`);
     }
@@ -725,10 +756,16 @@ describe("@fedify/mysql 2.3.8 <-> fedikv MysqlKvStore", { skip: my.skip }, () =>
     assert.equal(await fedify.get(["ttl", "frac"]), "frac");
     await sleepUntil(start, 1150);
     assert.equal(await fedify.get(["ttl", "frac"]), "frac");
-    assert.deepEqual((await collect(fedify.list(["ttl"]))).map((e) => e.value), ["day", "frac", "none"]);
+    assert.deepEqual(
+      (await collect(fedify.list(["ttl"]))).map((e) => e.value),
+      ["day", "frac", "none"],
+    );
     await sleepUntil(start, 1700);
     assert.equal(await fedify.get(["ttl", "frac"]), undefined);
-    assert.deepEqual((await collect(fedify.list(["ttl"]))).map((e) => e.value), ["day", "none"]);
+    assert.deepEqual(
+      (await collect(fedify.list(["ttl"]))).map((e) => e.value),
+      ["day", "none"],
+    );
   });
 
   test("rows in @fedify/mysql's set() shape (minus the CAST) are read by fedikv, TTLs included", TIMEOUT, async () => {
@@ -756,10 +793,16 @@ describe("@fedify/mysql 2.3.8 <-> fedikv MysqlKvStore", { skip: my.skip }, () =>
     assert.equal(await kv.get(["ttl", "frac"]), "frac");
     await sleepUntil(start, 1150);
     assert.equal(await kv.get(["ttl", "frac"]), "frac");
-    assert.deepEqual((await collect(kv.list(["ttl"]))).map((e) => e.value), ["frac", "hour", "month"]);
+    assert.deepEqual(
+      (await collect(kv.list(["ttl"]))).map((e) => e.value),
+      ["frac", "hour", "month"],
+    );
     await sleepUntil(start, 1700);
     assert.equal(await kv.get(["ttl", "frac"]), undefined);
-    assert.deepEqual((await collect(kv.list(["ttl"]))).map((e) => e.value), ["hour", "month"]);
+    assert.deepEqual(
+      (await collect(kv.list(["ttl"]))).map((e) => e.value),
+      ["hour", "month"],
+    );
   });
 
   test("sharing a table: fedikv's cas on rows in Fedify's shape, Fedify's delete on fedikv's", TIMEOUT, async () => {

@@ -27,6 +27,7 @@ function runKit(file) {
     timeout: 120_000,
   });
   const results = new Map();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts a colour code is what it strips
   const report = (stdout + stderr).replace(/\x1b\[[0-9;]*m/g, "");
   if (RUNTIME === "node") {
     for (const match of report.matchAll(/^ {4}(ok|not ok) \d+ - (.+?)(?: # SKIP (.*))?$/gm)) {
@@ -58,13 +59,19 @@ test("a correct hand-written store passes; its missing cas() is reported as skip
   const skipped = [...results].filter(([, r]) => r.skip !== undefined).map(([name, r]) => `${name}: ${r.skip}`);
   // Bun's report names a skipped test but not its reason.
   const reason = RUNTIME === "bun" ? "" : "the store has no cas\\(\\)";
-  assert.ok(skipped.some((s) => new RegExp(`^cas: .*: ${reason}$`).test(s)), skipped.join("\n"));
+  assert.ok(
+    skipped.some((s) => new RegExp(`^cas: .*: ${reason}$`).test(s)),
+    skipped.join("\n"),
+  );
 });
 
 test("Fedify's MemoryKvStore fails exactly where it breaks the contract", () => {
   const { status, results } = runKit("examples/fedify-memory-kv-store.test.mjs");
   assert.notEqual(status, 0);
-  const failed = [...results].filter(([, r]) => !r.ok).map(([name]) => name).sort();
+  const failed = [...results]
+    .filter(([, r]) => !r.ok)
+    .map(([name]) => name)
+    .sort();
   assert.deepEqual(failed, [
     "a negative or non-duration TTL is a RangeError and writes nothing",
     "bad keys are a TypeError and write nothing",

@@ -30,7 +30,16 @@ const invalid = (pattern) => (error) => {
   assert.equal(error.code, "ERR_FEDIKV_INVALID_OPTION");
   assert.match(error.message, pattern);
   // The message lists what would have worked.
-  for (const form of ["memory:", "sqlite:", "redis://", "redis+cluster://", "postgres://", "mysql://", "denokv:", "http(s)://"]) {
+  for (const form of [
+    "memory:",
+    "sqlite:",
+    "redis://",
+    "redis+cluster://",
+    "postgres://",
+    "mysql://",
+    "denokv:",
+    "http(s)://",
+  ]) {
     assert.ok(error.message.includes(form), `the message names ${form}: ${error.message}`);
   }
   return true;
@@ -45,7 +54,11 @@ describe("openKvStore", () => {
       [`sqlite://${join(dir, "b.db")}`, SqliteKvStore, { path: join(dir, "b.db") }],
       [join(dir, "c.db"), SqliteKvStore, { path: join(dir, "c.db") }],
       ["./relative.db", SqliteKvStore, { path: "./relative.db" }],
-      [`sqlite:${join(dir, "d.db")}?tableName=from_url`, SqliteKvStore, { path: join(dir, "d.db"), tableName: "from_url" }],
+      [
+        `sqlite:${join(dir, "d.db")}?tableName=from_url`,
+        SqliteKvStore,
+        { path: join(dir, "d.db"), tableName: "from_url" },
+      ],
       ["redis://127.0.0.1:6379/0", RedisKvStore, { keyPrefix: "fedify::" }],
       ["rediss://user:pw@redis.example:6380", RedisKvStore],
       ["redis://127.0.0.1:6379?keyPrefix=app::", RedisKvStore, { keyPrefix: "app::" }],
@@ -67,7 +80,10 @@ describe("openKvStore", () => {
     assert.equal(store.tableName, "from_options");
     await store.set(["k"], 1);
     await store.close();
-    assert.throws(() => openKvStore("sqlite::memory:", { tableName: "bad name" }), { code: "ERR_FEDIKV_INVALID_OPTION", message: /table name/ });
+    assert.throws(() => openKvStore("sqlite::memory:", { tableName: "bad name" }), {
+      code: "ERR_FEDIKV_INVALID_OPTION",
+      message: /table name/,
+    });
     assert.throws(() => openKvStore("redis://127.0.0.1", { keyPrefix: "" }), { code: "ERR_FEDIKV_INVALID_OPTION" });
     // A URL object works as its text does.
     const fromUrl = openKvStore(new URL("postgres://postgres@127.0.0.1/test"));
@@ -75,7 +91,9 @@ describe("openKvStore", () => {
     await fromUrl.close();
   });
 
-  test("Deno KV forms open a DenoKvStore when this build has one", { skip: fedikv.DenoKvStore === undefined && "DenoKvStore is not in this build" }, async () => {
+  test("Deno KV forms open a DenoKvStore when this build has one", {
+    skip: fedikv.DenoKvStore === undefined && "DenoKvStore is not in this build",
+  }, async () => {
     const file = openKvStore(`denokv:${join(dir, "deno.sqlite3")}`);
     assert.ok(file instanceof fedikv.DenoKvStore);
     await file.set(["k"], { deno: true });
@@ -88,21 +106,30 @@ describe("openKvStore", () => {
 
   test("an unknown scheme or a malformed URL is a TypeError listing the forms, password masked", () => {
     assert.throws(() => openKvStore("ftp://example.com/x"), invalid(/unknown scheme ftp/));
-    assert.throws(() => openKvStore("mongodb://u:hunter2@h/db"), (error) => {
-      invalid(/unknown scheme mongodb/)(error);
-      assert.ok(!error.message.includes("hunter2"), error.message);
-      return true;
-    });
-    assert.throws(() => openKvStore("postgres://u:hunter2@[::1/db"), (error) => {
-      invalid(/malformed URL/)(error);
-      assert.ok(!error.message.includes("hunter2"), error.message);
-      return true;
-    });
-    assert.throws(() => openKvStore("redis://:hunter2@a:7000,,b:7000"), (error) => {
-      invalid(/empty host/)(error);
-      assert.ok(!error.message.includes("hunter2"), error.message);
-      return true;
-    });
+    assert.throws(
+      () => openKvStore("mongodb://u:hunter2@h/db"),
+      (error) => {
+        invalid(/unknown scheme mongodb/)(error);
+        assert.ok(!error.message.includes("hunter2"), error.message);
+        return true;
+      },
+    );
+    assert.throws(
+      () => openKvStore("postgres://u:hunter2@[::1/db"),
+      (error) => {
+        invalid(/malformed URL/)(error);
+        assert.ok(!error.message.includes("hunter2"), error.message);
+        return true;
+      },
+    );
+    assert.throws(
+      () => openKvStore("redis://:hunter2@a:7000,,b:7000"),
+      (error) => {
+        invalid(/empty host/)(error);
+        assert.ok(!error.message.includes("hunter2"), error.message);
+        return true;
+      },
+    );
     assert.throws(() => openKvStore("redis:localhost"), invalid(/malformed Redis URL/));
     assert.throws(() => openKvStore("sqlite:"), invalid(/no file path/));
     assert.throws(() => openKvStore("sqlite://host/x.db"), invalid(/no file path/));
@@ -122,7 +149,12 @@ describe("listWithExpiry", () => {
     await seed(store);
     const entries = [];
     for await (const entry of listWithExpiry(store, ["app"])) entries.push(entry);
-    assert.deepEqual(entries.map((e) => e.key), LIVE.filter(([k]) => k[0] === "app").map(([k]) => k).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)));
+    assert.deepEqual(
+      entries.map((e) => e.key),
+      LIVE.filter(([k]) => k[0] === "app")
+        .map(([k]) => k)
+        .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
+    );
     for (const { key, expiresAt } of entries) {
       const ttl = LIVE.find(([k]) => JSON.stringify(k) === JSON.stringify(key))[2];
       if (ttl === null) assert.equal(expiresAt, null);
@@ -150,7 +182,10 @@ describe("migrate()", () => {
     assert.equal(result.withTtl, LIVE.filter(([, , ttl]) => ttl !== null).length);
     assert.equal(result.total, LIVE.length);
     assert.deepEqual([result.sourceCount, result.targetCount, result.ok], [LIVE.length, LIVE.length, true]);
-    assert.deepEqual(progress.map((p) => p.done), [2, 4, 6, 6]);
+    assert.deepEqual(
+      progress.map((p) => p.done),
+      [2, 4, 6, 6],
+    );
     const copied = await snapshot(target);
     assertSameEntries(copied, await snapshot(source));
     assert.equal(await target.get(EXPIRED[0]), undefined);
@@ -167,7 +202,10 @@ describe("migrate()", () => {
     assert.equal((await snapshot(other)).size, 0);
     const some = await migrate(source, other, { prefix: ["app"] });
     assert.equal(some.copied, LIVE.filter(([k]) => k[0] === "app").length);
-    assert.deepEqual([...(await snapshot(other)).keys()].every((k) => k.startsWith('["app"')), true);
+    assert.deepEqual(
+      [...(await snapshot(other)).keys()].every((k) => k.startsWith('["app"')),
+      true,
+    );
     await Promise.all([source.close(), target.close(), other.close()]);
   });
 
@@ -179,7 +217,9 @@ describe("migrate()", () => {
     await assert.rejects(migrate(store, new MemoryKvStore(), { prefix: "app" }), { code: "ERR_FEDIKV_INVALID_KEY" });
   });
 
-  test("memory → MySQL (MariaDB): values, TTLs within a second, expired not copied, a second run changes nothing", { skip: mysql.skip }, async () => {
+  test("memory → MySQL (MariaDB): values, TTLs within a second, expired not copied, a second run changes nothing", {
+    skip: mysql.skip,
+  }, async () => {
     const source = new MemoryKvStore();
     await seed(source);
     const url = withParam(mysql.url, "tableName", uniqueName("migrate"));

@@ -24,7 +24,9 @@ let app;
 
 test("npm pack, npm install the tarballs and @fedify/fedify, use it", { timeout: 600_000 }, () => {
   tarballs = JSON.parse(
-    execFileSync(process.execPath, scriptArgs(join(root, "scripts", "pack.mjs"), join(dir, "pack")), { encoding: "utf8" }),
+    execFileSync(process.execPath, scriptArgs(join(root, "scripts", "pack.mjs"), join(dir, "pack")), {
+      encoding: "utf8",
+    }),
   );
   app = join(dir, "app");
   execFileSync("mkdir", ["-p", app]);
@@ -34,8 +36,19 @@ test("npm pack, npm install the tarballs and @fedify/fedify, use it", { timeout:
   const others = OTHERS.filter((p) => tarballs.platforms[p]).map((p) => tarballs.platforms[p]);
   execFileSync(
     "npm",
-    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", ...(others.length > 0 ? ["--force"] : []),
-      tarballs.main, tarballs.platforms["linux-x64-gnu"], ...others, "@fedify/fedify@2.3.6", "@js-temporal/polyfill"],
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel=error",
+      ...(others.length > 0 ? ["--force"] : []),
+      tarballs.main,
+      tarballs.platforms["linux-x64-gnu"],
+      ...others,
+      "@fedify/fedify@2.3.6",
+      "@js-temporal/polyfill",
+    ],
     { cwd: app, stdio: ["ignore", "ignore", "inherit"], timeout: 500_000 },
   );
   copyFileSync(join(root, "__test__", "support", "package-user.mjs"), join(app, "main.mjs"));
@@ -44,7 +57,10 @@ test("npm pack, npm install the tarballs and @fedify/fedify, use it", { timeout:
   // The bin, as `npx fedikv` finds it in the installed package.
   const help = execFileSync("npx", ["--no-install", "fedikv", "--help"], { cwd: app, encoding: "utf8" });
   assert.match(help, /^Usage: fedikv <command>/);
-  const listed = execFileSync("npx", ["--no-install", "fedikv", "ls", "sqlite:./app.db", "--json"], { cwd: app, encoding: "utf8" });
+  const listed = execFileSync("npx", ["--no-install", "fedikv", "ls", "sqlite:./app.db", "--json"], {
+    cwd: app,
+    encoding: "utf8",
+  });
   // What main.mjs left in app.db: the cas wrote 1 without a TTL.
   assert.deepEqual(JSON.parse(listed), { key: ["_fedify", "check"], value: 1, ttlMs: null, expiresAt: null });
 });
@@ -58,7 +74,9 @@ const WHICH = `
   console.log(JSON.stringify({ loaded, failure }));`;
 
 // Once, from the machine's Node: the choice is the loader's, whatever the runtime.
-describe("the loader chooses the platform package by CPU and C library", { skip: !FIRST_RUN && "run once, from the machine's Node" }, () => {
+describe("the loader chooses the platform package by CPU and C library", {
+  skip: !FIRST_RUN && "run once, from the machine's Node",
+}, () => {
   const which = (command, args = []) => {
     const script = join(app, "which.cjs");
     writeFileSync(script, WHICH);
@@ -70,19 +88,32 @@ describe("the loader chooses the platform package by CPU and C library", { skip:
     assert.deepEqual(which(process.execPath), { loaded: ["fedikv-linux-x64-gnu"], failure: null });
   });
 
-  test("arm64 (Node 22 under qemu-user): fedikv-linux-arm64-gnu", { skip: absent("linux-arm64-gnu"), timeout: 300_000 }, () => {
+  test("arm64 (Node 22 under qemu-user): fedikv-linux-arm64-gnu", {
+    skip: absent("linux-arm64-gnu"),
+    timeout: 300_000,
+  }, () => {
     const spec = RUNTIMES["node22-arm64"];
     const run = command(spec, ensureRuntime("node22-arm64"));
     assert.deepEqual(which(run.file, run.args), { loaded: ["fedikv-linux-arm64-gnu"], failure: null });
   });
 
-  test("a musl system (its ldd says musl), Bun's musl build: fedikv-linux-x64-musl, and it works", { skip: absent("linux-x64-musl"), timeout: 120_000 }, () => {
+  test("a musl system (its ldd says musl), Bun's musl build: fedikv-linux-x64-musl, and it works", {
+    skip: absent("linux-x64-musl"),
+    timeout: 120_000,
+  }, () => {
     // A mount namespace where /usr/bin/ldd is musl's: what the loader reads
     // to tell the C library (this machine's is glibc's).
     const fakeLdd = join(dir, "ldd");
     writeFileSync(fakeLdd, "#!/bin/sh\necho 'musl libc (x86_64)'\n", { mode: 0o755 });
     const bun = command(RUNTIMES["bun-musl"], ensureRuntime("bun-musl"));
-    const inNamespace = ["--mount", "sh", "-c", `mount --bind ${fakeLdd} /usr/bin/ldd && exec "$0" "$@"`, bun.file, ...bun.args];
+    const inNamespace = [
+      "--mount",
+      "sh",
+      "-c",
+      `mount --bind ${fakeLdd} /usr/bin/ldd && exec "$0" "$@"`,
+      bun.file,
+      ...bun.args,
+    ];
     assert.deepEqual(which("unshare", inNamespace), { loaded: ["fedikv-linux-x64-musl"], failure: null });
   });
 });

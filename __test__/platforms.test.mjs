@@ -36,7 +36,8 @@ function absent(platform) {
   return reason;
 }
 
-const readobj = (path, ...flags) => execFileSync("llvm-readobj", [...flags, path], { encoding: "utf8", maxBuffer: 64 << 20 });
+const readobj = (path, ...flags) =>
+  execFileSync("llvm-readobj", [...flags, path], { encoding: "utf8", maxBuffer: 64 << 20 });
 /** The symbols a binary exports: ELF's dynamic symbols, a Mach-O's external ones, a DLL's export table. */
 function exported(platform) {
   const path = file(platform);
@@ -47,12 +48,44 @@ function exported(platform) {
 
 /** What each platform's binary must be. */
 const FORMATS = {
-  "linux-arm64-gnu": { format: /elf64-littleaarch64/, arch: /aarch64/, libc: /libc\.so\.6/, symbol: /\bnapi_register_module_v1\b/ },
-  "linux-x64-musl": { format: /elf64-x86-64/, arch: /x86_64/, libc: /libc\.musl-x86_64\.so\.1|ld-musl|\blibc\.so\b/, glibc: false, symbol: /\bnapi_register_module_v1\b/ },
-  "linux-arm64-musl": { format: /elf64-littleaarch64/, arch: /aarch64/, libc: /libc\.musl-aarch64\.so\.1|ld-musl|\blibc\.so\b/, glibc: false, symbol: /\bnapi_register_module_v1\b/ },
-  "darwin-x64": { format: /Mach-O 64-bit x86-64/, arch: /x86_64/, libc: /libSystem/, symbol: /\b_napi_register_module_v1\b/ },
-  "darwin-arm64": { format: /Mach-O arm64/, arch: /aarch64|arm64/, libc: /libSystem/, symbol: /\b_napi_register_module_v1\b/ },
-  "win32-x64-msvc": { format: /COFF-x86-64/, arch: /x86_64/, libc: /KERNEL32\.dll/i, symbol: /\bnapi_register_module_v1\b/ },
+  "linux-arm64-gnu": {
+    format: /elf64-littleaarch64/,
+    arch: /aarch64/,
+    libc: /libc\.so\.6/,
+    symbol: /\bnapi_register_module_v1\b/,
+  },
+  "linux-x64-musl": {
+    format: /elf64-x86-64/,
+    arch: /x86_64/,
+    libc: /libc\.musl-x86_64\.so\.1|ld-musl|\blibc\.so\b/,
+    glibc: false,
+    symbol: /\bnapi_register_module_v1\b/,
+  },
+  "linux-arm64-musl": {
+    format: /elf64-littleaarch64/,
+    arch: /aarch64/,
+    libc: /libc\.musl-aarch64\.so\.1|ld-musl|\blibc\.so\b/,
+    glibc: false,
+    symbol: /\bnapi_register_module_v1\b/,
+  },
+  "darwin-x64": {
+    format: /Mach-O 64-bit x86-64/,
+    arch: /x86_64/,
+    libc: /libSystem/,
+    symbol: /\b_napi_register_module_v1\b/,
+  },
+  "darwin-arm64": {
+    format: /Mach-O arm64/,
+    arch: /aarch64|arm64/,
+    libc: /libSystem/,
+    symbol: /\b_napi_register_module_v1\b/,
+  },
+  "win32-x64-msvc": {
+    format: /COFF-x86-64/,
+    arch: /x86_64/,
+    libc: /KERNEL32\.dll/i,
+    symbol: /\bnapi_register_module_v1\b/,
+  },
 };
 
 describe("each binary: format, architecture, C library, napi registration", () => {
@@ -71,7 +104,9 @@ describe("each binary: format, architecture, C library, napi registration", () =
   }
 });
 
-describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user", { skip: FIRST_RUN ? absent("linux-arm64-gnu") : "run once, from the machine's Node" }, () => {
+describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user", {
+  skip: FIRST_RUN ? absent("linux-arm64-gnu") : "run once, from the machine's Node",
+}, () => {
   test("memory, SQLite (memory and file), a Deno KV file, and Redis", { timeout: 1_800_000 }, () => {
     const binary = ensureRuntime("node22-arm64");
     const run = command(RUNTIMES["node22-arm64"], binary);
@@ -88,20 +123,31 @@ describe("linux-arm64-gnu: the conformance kit on arm64 Node 22 under qemu-user"
     assert.equal(child.status, 0, child.stdout.slice(-4000) + child.stderr.slice(-4000));
     assert.equal(counts("fail"), 0);
     for (const store of ["MemoryKvStore", "SqliteKvStore (file)", "DenoKvStore (file)", "RedisKvStore"]) {
-      assert.match(child.stdout, new RegExp(`^ok \\d+ - KvStore conformance: ${store.replace(/[()]/g, "\\$&")}$`, "m"), `${store} ran and passed`);
+      assert.match(
+        child.stdout,
+        new RegExp(`^ok \\d+ - KvStore conformance: ${store.replace(/[()]/g, "\\$&")}$`, "m"),
+        `${store} ran and passed`,
+      );
     }
     console.log(`# arm64 under qemu: ${counts("pass")} passed, ${counts("skipped")} skipped`);
   });
 });
 
-describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: FIRST_RUN ? absent("linux-x64-musl") : "run once, from the machine's Node" }, () => {
+describe("linux-x64-musl: the conformance kit on Bun's musl build", {
+  skip: FIRST_RUN ? absent("linux-x64-musl") : "run once, from the machine's Node",
+}, () => {
   test("memory, SQLite (memory and file), a Deno KV file, and Redis", { timeout: 600_000 }, () => {
     const run = command(RUNTIMES["bun-musl"], ensureRuntime("bun-musl"));
     const child = spawnSync(run.file, [...run.args, "test", "--timeout", "600000", "./__test__/stores.test.mjs"], {
       cwd: root,
       encoding: "utf8",
       // The musl addon, whatever this (glibc) machine's ldd says.
-      env: { ...withoutTestContext(), FEDIKV_SERVERS: "redis", NAPI_RS_NATIVE_LIBRARY_PATH: file("linux-x64-musl"), NO_COLOR: "1" },
+      env: {
+        ...withoutTestContext(),
+        FEDIKV_SERVERS: "redis",
+        NAPI_RS_NATIVE_LIBRARY_PATH: file("linux-x64-musl"),
+        NO_COLOR: "1",
+      },
       maxBuffer: 256 << 20,
       timeout: 590_000,
     });
@@ -110,7 +156,11 @@ describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: FIRS
     assert.equal(child.status, 0, report.slice(-4000));
     assert.equal(counts("fail"), 0);
     for (const store of ["MemoryKvStore", "SqliteKvStore (file)", "DenoKvStore (file)", "RedisKvStore"]) {
-      assert.match(report, new RegExp(`^\\(pass\\) KvStore conformance: ${store.replace(/[()]/g, "\\$&")} > `, "m"), `${store} ran and passed`);
+      assert.match(
+        report,
+        new RegExp(`^\\(pass\\) KvStore conformance: ${store.replace(/[()]/g, "\\$&")} > `, "m"),
+        `${store} ran and passed`,
+      );
     }
     console.log(`# Bun musl: ${counts("pass")} passed, ${counts("skip")} skipped`);
   });
@@ -141,11 +191,15 @@ describe("linux-x64-musl: the conformance kit on Bun's musl build", { skip: FIRS
 function muslLoader() {
   const program = join(dir, "load");
   if (existsSync(program)) return program;
-  const undefinedSymbols = execFileSync("llvm-nm", ["--dynamic", "--undefined-only", file("linux-x64-musl")], { encoding: "utf8" });
+  const undefinedSymbols = execFileSync("llvm-nm", ["--dynamic", "--undefined-only", file("linux-x64-musl")], {
+    encoding: "utf8",
+  });
   const napi = [...undefinedSymbols.matchAll(/\bU ((?:napi|node_api)_\w+)$/gm)].map((m) => m[1]);
   assert.ok(napi.length > 20, `${napi.length} napi functions used`);
   const source = join(dir, "load.c");
-  writeFileSync(source, `
+  writeFileSync(
+    source,
+    `
     #include <dlfcn.h>
     #include <stdio.h>
     ${napi.map((name) => `void ${name}(void) {}`).join("\n    ")}
@@ -155,7 +209,8 @@ function muslLoader() {
       printf("napi_register_module_v1: %s\\n", dlsym(lib, "napi_register_module_v1") ? "found" : "missing");
       return 0;
     }
-  `);
+  `,
+  );
   // -rdynamic: the stubs are exported, for the addon to bind to.
   execFileSync("musl-gcc", ["-rdynamic", "-o", program, source]);
   const headers = execFileSync("llvm-readelf", ["--program-headers", program], { encoding: "utf8" });

@@ -69,7 +69,8 @@ function startWorker(spec, task, args, timeout = 120_000) {
 
 const ms = (milliseconds) => ({ ttl: Temporal.Duration.from({ milliseconds }) });
 
-const IN_PROCESS_CLAIMS = "of 50 concurrent claims in one process on a key whose value has just expired, exactly one wins";
+const IN_PROCESS_CLAIMS =
+  "of 50 concurrent claims in one process on a key whose value has just expired, exactly one wins";
 
 /**
  * Sets `key` with a TTL of 100 ms and waits until the store no longer sees
@@ -104,7 +105,9 @@ async function dropAndClose(kv) {
   await kv.close();
 }
 
-for (const { name, spec, skip, graceMs = 0 } of specs.filter((s) => s.spec?.kind !== "MemoryKvStore" && s.spec?.target !== ":memory:")) {
+for (const { name, spec, skip, graceMs = 0 } of specs.filter(
+  (s) => s.spec?.kind !== "MemoryKvStore" && s.spec?.target !== ":memory:",
+)) {
   describe(`across processes: ${name}`, { skip, timeout: 300_000 }, () => {
     after(async () => {
       if (!skip) await dropAndClose(openStore(spec));
@@ -151,9 +154,18 @@ for (const { name, spec, skip, graceMs = 0 } of specs.filter((s) => s.spec?.kind
       const ns = `mixed-${Date.now().toString(36)}`;
       const seed = Number(process.env.FEDIKV_MIXED_SEED ?? Math.floor(Math.random() * 2 ** 31));
       try {
-        const outputs = await Promise.all(Array.from({ length: 4 }, (_, worker) => startWorker(spec, "mixed", [
-          JSON.stringify({ ns, worker, seed: seed + worker, ms: MIXED_MS, keys: 12, graceMs }),
-        ], MIXED_MS + 120_000).result));
+        const outputs = await Promise.all(
+          Array.from(
+            { length: 4 },
+            (_, worker) =>
+              startWorker(
+                spec,
+                "mixed",
+                [JSON.stringify({ ns, worker, seed: seed + worker, ms: MIXED_MS, keys: 12, graceMs })],
+                MIXED_MS + 120_000,
+              ).result,
+          ),
+        );
         const MARGIN = 40;
         // Each worker's keys hold what its model says (where certain).
         for (const [worker, { model }] of outputs.entries()) {

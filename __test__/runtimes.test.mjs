@@ -23,7 +23,11 @@ test(`the README's example federation runs as written on ${RUNTIME_NAME}`, { tim
   const example = join(root, "examples", "federation.mjs");
   const args = RUNTIME === "deno" ? ["run", "--no-prompt", ...DENO_FLAGS, example] : [example];
   const db = join(dir, "example.db");
-  const out = execFileSync(process.execPath, args, { cwd: root, encoding: "utf8", env: { ...process.env, FEDIFY_DB: db } });
+  const out = execFileSync(process.execPath, args, {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, FEDIFY_DB: db },
+  });
   assert.equal(out.trim(), "alice is https://example.com/users/alice; visits: 1");
   // Fedify's state is in the file, in @fedify/sqlite's table.
   assert.match(readFileSync(db, "latin1"), /fedify_kv/);
@@ -39,7 +43,11 @@ function loadCopy(name, { binary, edit = (pkg) => pkg }) {
   for (const file of ["index.js", "binding.js", "lib"]) cpSync(join(root, file), join(copy, file), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   writeFileSync(join(copy, "package.json"), JSON.stringify(edit(pkg)));
-  const platform = execFileSync(process.execPath, evalArgs(`process.stdout.write(require(${JSON.stringify(join(root, "lib", "platforms.js"))}).hostPlatform())`), { encoding: "utf8" });
+  const platform = execFileSync(
+    process.execPath,
+    evalArgs(`process.stdout.write(require(${JSON.stringify(join(root, "lib", "platforms.js"))}).hostPlatform())`),
+    { encoding: "utf8" },
+  );
   if (binary !== undefined) writeFileSync(join(copy, `fedikv.${platform}.node`), binary);
   const script = `
     try {

@@ -38,7 +38,9 @@ test(`SqliteKvStore reads what ${FEDIFY_SQLITE} wrote`, async () => {
   for (const [i, part] of ODD_PARTS.entries()) {
     await fedify.set(["_fedify", "odd", part], VALUES[i % VALUES.length]);
   }
-  await fedify.set(["_fedify", "ttl", "short"], 1, { ttl: Temporal.Duration.from({ milliseconds: 150, microseconds: 500 }) });
+  await fedify.set(["_fedify", "ttl", "short"], 1, {
+    ttl: Temporal.Duration.from({ milliseconds: 150, microseconds: 500 }),
+  });
   await fedify.set(["_fedify", "ttl", "long"], 2, { ttl: Temporal.Duration.from({ hours: 1 }) });
   fedify.close();
 
@@ -51,7 +53,10 @@ test(`SqliteKvStore reads what ${FEDIFY_SQLITE} wrote`, async () => {
   await sleep(300);
   assert.equal(await kv.get(["_fedify", "ttl", "short"]), undefined, "Fedify's fractional expiry is honoured");
   assert.equal(await kv.get(["_fedify", "ttl", "long"]), 2);
-  assert.deepEqual((await collect(kv.list(["_fedify", "ttl"]))).map((e) => e.key), [["_fedify", "ttl", "long"]]);
+  assert.deepEqual(
+    (await collect(kv.list(["_fedify", "ttl"]))).map((e) => e.key),
+    [["_fedify", "ttl", "long"]],
+  );
   await kv.close();
 });
 
@@ -70,7 +75,9 @@ test(`${FEDIFY_SQLITE} reads what SqliteKvStore wrote`, async () => {
     assert.deepEqual(await fedify.get(["_fedify", "odd", part]), VALUES[i % VALUES.length]);
   }
   // The raw rows are exactly @fedify/sqlite's: JSON.stringify(key), JSON text, epoch ms.
-  const row = fedify.db.prepare("SELECT * FROM fedify_kv WHERE key = ?").get(JSON.stringify(["_fedify", "ttl", "long"]));
+  const row = fedify.db
+    .prepare("SELECT * FROM fedify_kv WHERE key = ?")
+    .get(JSON.stringify(["_fedify", "ttl", "long"]));
   assert.equal(row.value, "2");
   assert.equal(typeof row.created, "number");
   assert.ok(Math.abs(row.expires - row.created - 3_600_000) <= 1, `expires ${row.expires} created ${row.created}`);
@@ -162,8 +169,16 @@ test(`both write at once from two processes: ${RACE_COUNT} keys each, and cas in
     const byKey = (a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key));
     expected.sort(byKey);
     const notCounter = (e) => e.key[1] !== "counter";
-    assert.deepEqual((await collect(kv.list(["race"]))).filter(notCounter).sort(byKey), expected, "as fedikv lists them");
-    assert.deepEqual((await fedify.list(["race"])).filter(notCounter).sort(byKey), expected, `as ${FEDIFY_SQLITE} lists them`);
+    assert.deepEqual(
+      (await collect(kv.list(["race"]))).filter(notCounter).sort(byKey),
+      expected,
+      "as fedikv lists them",
+    );
+    assert.deepEqual(
+      (await fedify.list(["race"])).filter(notCounter).sort(byKey),
+      expected,
+      `as ${FEDIFY_SQLITE} lists them`,
+    );
 
     // No increment was lost or made twice: the counter values the two
     // sides' winning cas wrote are exactly 1..total. (The child pauses
@@ -173,7 +188,10 @@ test(`both write at once from two processes: ${RACE_COUNT} keys each, and cas in
     assert.equal(await kv.get(counter), total);
     assert.equal(await fedify.get(counter), total);
     const written = [...theirs.wins, ...ours.wins].sort((a, b) => a - b);
-    assert.deepEqual(written, Array.from({ length: total }, (_, i) => i + 1));
+    assert.deepEqual(
+      written,
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
 
     // And the two processes did write at the same time: neither made all
     // of its increments before the other's first (else they only took
@@ -187,7 +205,9 @@ test(`both write at once from two processes: ${RACE_COUNT} keys each, and cas in
     const fedikvWon = new Set(ours.wins);
     let turns = 0;
     for (let n = 2; n <= total; n++) if (fedikvWon.has(n) !== fedikvWon.has(n - 1)) turns++;
-    console.log(`# race: ${turns} turns between the processes; cas lost: Fedify ${theirs.casLost}, fedikv ${ours.casLost}; busy retries: Fedify ${theirs.busy}, fedikv ${ours.busy}`);
+    console.log(
+      `# race: ${turns} turns between the processes; cas lost: Fedify ${theirs.casLost}, fedikv ${ours.casLost}; busy retries: Fedify ${theirs.busy}, fedikv ${ours.busy}`,
+    );
   } finally {
     await fedify.close();
     await kv.close();

@@ -88,13 +88,16 @@ if (denokv.skip) {
 } else {
   const denokvServer = startDenokvServer({ clock: { everyMs: 250, forMs: 15 * 60_000 } });
   after(async () => (await denokvServer).stop());
-  testKvStore(async () => {
-    const { url, accessToken } = await denokvServer;
-    return new DenoKvStore(url, { accessToken });
-  }, {
-    name: "DenoKvStore (KV Connect, denokv 0.14)",
-    errorCodes: true,
-    ttlGraceMs: DenoKvStore.kvConnectExpiryGraceMs,
-    ...DENO_KV_LIMITS,
-  });
+  testKvStore(
+    async () => {
+      const { url, accessToken } = await denokvServer;
+      return new DenoKvStore(url, { accessToken });
+    },
+    {
+      name: "DenoKvStore (KV Connect, denokv 0.14)",
+      errorCodes: true,
+      ttlGraceMs: DenoKvStore.kvConnectExpiryGraceMs,
+      ...DENO_KV_LIMITS,
+    },
+  );
 }

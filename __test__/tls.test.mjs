@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { MysqlKvStore, PostgresKvStore, RedisKvStore } from "fedikv";
-import { makeCertificates, missingBinaries, startMariadb, startPostgres, startRedis, tempDir } from "./support/own-servers.mjs";
+import {
+  makeCertificates,
+  missingBinaries,
+  startMariadb,
+  startPostgres,
+  startRedis,
+  tempDir,
+} from "./support/own-servers.mjs";
 
 const PASSWORD = "tls-secret-pw";
 const TIMEOUTS = { connectTimeout: 3000 };
@@ -66,7 +73,10 @@ describe("RedisKvStore over TLS (rediss://)", { skip: missingBinaries("redis", "
   });
 
   test("a CA that did not sign the server's certificate is refused", async () => {
-    await refused(new RedisKvStore(server.tlsUrl, { ...TIMEOUTS, tls: { ca: readFileSync(certs.otherCa) } }), BAD_CERTIFICATE);
+    await refused(
+      new RedisKvStore(server.tlsUrl, { ...TIMEOUTS, tls: { ca: readFileSync(certs.otherCa) } }),
+      BAD_CERTIFICATE,
+    );
   });
 
   test("without tls.ca the system's CAs are used, and they do not know this one", async () => {
@@ -75,16 +85,29 @@ describe("RedisKvStore over TLS (rediss://)", { skip: missingBinaries("redis", "
 
   test("a wrong password is refused, and not shown", async () => {
     const url = server.tlsUrl.replace(encodeURIComponent(PASSWORD), "wrong-password");
-    await refused(new RedisKvStore(url, { ...TIMEOUTS, tls: { ca: readFileSync(certs.ca) } }), /WRONGPASS|password|auth/i);
-    await refused(new RedisKvStore(server.url.replace(`:${encodeURIComponent(PASSWORD)}@`, ""), TIMEOUTS), /NOAUTH|auth/i);
+    await refused(
+      new RedisKvStore(url, { ...TIMEOUTS, tls: { ca: readFileSync(certs.ca) } }),
+      /WRONGPASS|password|auth/i,
+    );
+    await refused(
+      new RedisKvStore(server.url.replace(`:${encodeURIComponent(PASSWORD)}@`, ""), TIMEOUTS),
+      /NOAUTH|auth/i,
+    );
   });
 
   test("a client certificate (tls.cert + tls.key) for a server that asks for one", async () => {
     const strict = await startRedis({ appendonly: false, password: PASSWORD, tls: certs, clientCertificates: true });
     try {
-      const tls = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
+      const tls = {
+        ca: readFileSync(certs.ca),
+        cert: readFileSync(certs.clientCert),
+        key: readFileSync(certs.clientKey),
+      };
       await works(new RedisKvStore(strict.tlsUrl, { ...TIMEOUTS, tls }));
-      await refused(new RedisKvStore(strict.tlsUrl, { ...TIMEOUTS, tls: { ca: tls.ca } }), /certificate|reset|closed|broken|tls|eof/i);
+      await refused(
+        new RedisKvStore(strict.tlsUrl, { ...TIMEOUTS, tls: { ca: tls.ca } }),
+        /certificate|reset|closed|broken|tls|eof/i,
+      );
     } finally {
       await strict.stop();
     }
@@ -116,7 +139,10 @@ describe("PostgresKvStore over TLS (sslmode)", { skip: missingBinaries("postgres
   });
 
   test("a CA that did not sign the server's certificate is refused", async () => {
-    await refused(new PostgresKvStore(url(`sslmode=verify-full&sslrootcert=${certs.otherCa}`), TIMEOUTS), BAD_CERTIFICATE);
+    await refused(
+      new PostgresKvStore(url(`sslmode=verify-full&sslrootcert=${certs.otherCa}`), TIMEOUTS),
+      BAD_CERTIFICATE,
+    );
     await refused(new PostgresKvStore(url("sslmode=verify-full"), TIMEOUTS), BAD_CERTIFICATE);
   });
 

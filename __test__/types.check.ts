@@ -72,5 +72,6 @@ import { MemoryKvStore as FedifyMemoryKvStore } from "@fedify/fedify";
 import { collect, testKvStore } from "fedikv/testing";
 testKvStore(() => new MemoryKvStore(), { name: "memory", errorCodes: true, minTtlMs: 0 });
 testKvStore(async () => new FedifyMemoryKvStore(), { closeAfterEach: false });
-export const entries: Promise<{ readonly key: readonly string[]; readonly value: unknown }[]> =
-  collect(new MemoryKvStore().list());
+export const entries: Promise<{ readonly key: readonly string[]; readonly value: unknown }[]> = collect(
+  new MemoryKvStore().list(),
+);

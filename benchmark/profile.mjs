@@ -55,8 +55,14 @@ try {
   // profile.sh attaches perf when it reads this line, so setting up is not profiled.
   process.stderr.write("ready\n");
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const timing = await timeOps({ concurrency: Number(concurrency), durationMs: 1000 * Number(seconds), op: profile.op(kv) });
-  console.log(`${name} at concurrency ${concurrency}: ${Math.round(timing.opsPerSec).toLocaleString("en-US")} ops/s, p50 ${timing.p50Us.toFixed(1)} µs`);
+  const timing = await timeOps({
+    concurrency: Number(concurrency),
+    durationMs: 1000 * Number(seconds),
+    op: profile.op(kv),
+  });
+  console.log(
+    `${name} at concurrency ${concurrency}: ${Math.round(timing.opsPerSec).toLocaleString("en-US")} ops/s, p50 ${timing.p50Us.toFixed(1)} µs`,
+  );
 } finally {
   if (name.startsWith("redis")) for await (const { key } of kv.list()) await kv.delete(key);
   await kv.close();

@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
 const reps = Number(args.reps ?? (args.quick ? 1 : 3));
 const durationMs = 1000 * Number(args.seconds ?? (args.quick ? 0.3 : 1));
 const CONCURRENCY = [1, 64];
-const log = (...parts) => process.stderr.write(parts.join(" ") + "\n");
+const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
 
 async function close(kv) {
   if (typeof kv.close === "function") await kv.close();
@@ -102,7 +102,9 @@ try {
         for (const [name, side] of Object.entries(sides)) {
           const result = await measureWorkload(side, workload);
           for (const concurrency of CONCURRENCY) {
-            ((raw[name][workload.name] ??= {})[concurrency] ??= []).push(result.skip ? { skip: result.skip } : result[concurrency]);
+            ((raw[name][workload.name] ??= {})[concurrency] ??= []).push(
+              result.skip ? { skip: result.skip } : result[concurrency],
+            );
           }
         }
       }
@@ -164,7 +166,7 @@ function machine() {
   };
 }
 
-const fmt = (n) => n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1);
+const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 function markdown(result) {
   const lines = [
     `Machine: ${result.machine.cpus}, ${result.machine.memory}, Node ${result.machine.node}. ` +
@@ -174,13 +176,18 @@ function markdown(result) {
   ];
   for (const [name, b] of Object.entries(result.backends)) {
     lines.push(`#### ${name}: ${b.fedikv} vs ${b.fedify}${b.ceiling ? ` (ceiling: ${b.ceiling})` : ""}`, "");
-    lines.push("| operation | conc. | Fedify ops/s | fedikv ops/s | fedikv ÷ Fedify | Fedify p50 / p99 µs | fedikv p50 / p99 µs | ceiling ops/s |");
+    lines.push(
+      "| operation | conc. | Fedify ops/s | fedikv ops/s | fedikv ÷ Fedify | Fedify p50 / p99 µs | fedikv p50 / p99 µs | ceiling ops/s |",
+    );
     lines.push("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const [op, byConcurrency] of Object.entries(b.operations)) {
       for (const [concurrency, r] of Object.entries(byConcurrency)) {
-        const cell = (s) => s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
-        const lat = (s) => s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`;
-        lines.push(`| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.ceiling ? fmt(r.ceiling.opsPerSec) : ""} |`);
+        const cell = (s) =>
+          s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
+        const lat = (s) => (s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
+        lines.push(
+          `| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.ceiling ? fmt(r.ceiling.opsPerSec) : ""} |`,
+        );
       }
     }
     lines.push("");
@@ -198,14 +205,16 @@ function boundaryMarkdown(boundary) {
     "|---|---:|---:|---:|---:|---:|",
   ];
   for (const [name, r] of Object.entries(boundary)) {
-    lines.push(`| ${name} | ${r.bytes.toLocaleString("en-US")} | ${fmt(r.set.text)} | ${fmt(r.set.napi)} | ${fmt(r.get.text)} | ${fmt(r.get.napi)} |`);
+    lines.push(
+      `| ${name} | ${r.bytes.toLocaleString("en-US")} | ${fmt(r.set.text)} | ${fmt(r.set.napi)} | ${fmt(r.get.text)} | ${fmt(r.get.napi)} |`,
+    );
   }
   lines.push("");
   return lines;
 }
 
 function rssMarkdown(rss) {
-  const mib = (n) => n == null ? "?" : `${Math.round(n).toLocaleString("en-US")} MiB`;
+  const mib = (n) => (n == null ? "?" : `${Math.round(n).toLocaleString("en-US")} MiB`);
   const lines = [
     `#### memory: RSS of ${rss.fedikv.entries.toLocaleString("en-US")} idempotence records (1-day TTL), each store in its own process`,
     "",
@@ -213,14 +222,16 @@ function rssMarkdown(rss) {
     "|---|---:|---:|---:|---:|---:|",
   ];
   for (const [name, r] of Object.entries(rss)) {
-    lines.push(`| ${name} | ${mib(r.filledMiB)} | ${mib(r.fillPeakMiB)} | ${mib(Math.max(0, r.listGrowthMiB))} | ${r.fillSeconds.toFixed(1)} | ${r.listSeconds.toFixed(1)} |`);
+    lines.push(
+      `| ${name} | ${mib(r.filledMiB)} | ${mib(r.fillPeakMiB)} | ${mib(Math.max(0, r.listGrowthMiB))} | ${r.fillSeconds.toFixed(1)} | ${r.listSeconds.toFixed(1)} |`,
+    );
   }
   lines.push("");
   return lines;
 }
 
 mkdirSync(args.out, { recursive: true });
-writeFileSync(join(args.out, "latest.json"), JSON.stringify(collected, null, 2) + "\n");
+writeFileSync(join(args.out, "latest.json"), `${JSON.stringify(collected, null, 2)}\n`);
 const md = markdown(collected);
-writeFileSync(join(args.out, "latest.md"), md + "\n");
+writeFileSync(join(args.out, "latest.md"), `${md}\n`);
 console.log(md);

@@ -145,7 +145,7 @@ process.stdout.on("error", (error) => {
 
 /** Writes a line, waiting while stdout's buffer is full (a slow pipe). */
 async function out(line) {
-  if (!process.stdout.write(line + "\n")) await once(process.stdout, "drain");
+  if (!process.stdout.write(`${line}\n`)) await once(process.stdout, "drain");
 }
 
 const number = (n) => n.toLocaleString("en-US");
@@ -173,14 +173,17 @@ const DURATION_UNITS = { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 };
 function parseDuration(text) {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
   let ms = 0;
-  let match;
   let end = 0;
-  while ((match = re.exec(text)) !== null) {
+  // Sticky: each match starts where the last ended, so `end` tells whether
+  // the units cover the whole text.
+  for (const match of text.matchAll(re)) {
     ms += Number(match[1]) * DURATION_UNITS[match[2]];
-    end = re.lastIndex;
+    end = match.index + match[0].length;
   }
   if (text === "" || end !== text.length) {
-    throw new UsageError(`--ttl ${JSON.stringify(text)} is not a duration: use a number and a unit (ms, s, m, h, d, w), e.g. 90s, 5m, 1h30m`);
+    throw new UsageError(
+      `--ttl ${JSON.stringify(text)} is not a duration: use a number and a unit (ms, s, m, h, d, w), e.g. 90s, 5m, 1h30m`,
+    );
   }
   return ms;
 }
@@ -330,7 +333,8 @@ async function get(values, positionals) {
 async function set(values, positionals) {
   const [store, parts] = target(positionals);
   const key = keyOf(values, parts, { allowEmpty: false });
-  if (values.value === undefined) throw new UsageError('--value is missing: the value as JSON, e.g. --value \'{"a":1}\' or --value \'"text"\'');
+  if (values.value === undefined)
+    throw new UsageError("--value is missing: the value as JSON, e.g. --value '{\"a\":1}' or --value '\"text\"'");
   let value;
   try {
     value = JSON.parse(values.value);
@@ -429,10 +433,21 @@ async function stats(values, positionals) {
   const width = Math.max(5, ...rows.map(([name]) => name.length));
   const unknown = total.unknown > 0;
   const cells = (name, g) =>
-    [name.padEnd(width), ...[g.entries, g.bytes, g.expiring, g.permanent, ...(unknown ? [g.unknown] : [])].map((n, i) =>
-      (typeof n === "number" ? number(n) : n).padStart(i === 1 ? 12 : 10),
-    )].join("  ");
-  await out(cells("GROUP", { entries: "ENTRIES", bytes: "BYTES", expiring: "EXPIRING", permanent: "PERMANENT", unknown: "TTL ?" }));
+    [
+      name.padEnd(width),
+      ...[g.entries, g.bytes, g.expiring, g.permanent, ...(unknown ? [g.unknown] : [])].map((n, i) =>
+        (typeof n === "number" ? number(n) : n).padStart(i === 1 ? 12 : 10),
+      ),
+    ].join("  ");
+  await out(
+    cells("GROUP", {
+      entries: "ENTRIES",
+      bytes: "BYTES",
+      expiring: "EXPIRING",
+      permanent: "PERMANENT",
+      unknown: "TTL ?",
+    }),
+  );
   for (const [name, g] of rows) await out(cells(name, g));
 }
 
@@ -445,8 +460,12 @@ function progressReporter() {
     const seconds = p.elapsedMs / 1000;
     const rate = seconds > 0 ? p.done / seconds : 0;
     const fraction = p.total ? Math.min(1, p.done / p.total) : 1;
-    const eta = !p.total || rate === 0 ? "-" : p.done >= p.total ? "0s" : duration(Math.ceil((p.total - p.done) / rate) * 1000);
-    return { fraction, text: `${number(p.done)}/${number(p.total ?? p.done)}  ${number(Math.round(rate))}/s  ETA ${eta}` };
+    const eta =
+      !p.total || rate === 0 ? "-" : p.done >= p.total ? "0s" : duration(Math.ceil((p.total - p.done) / rate) * 1000);
+    return {
+      fraction,
+      text: `${number(p.done)}/${number(p.total ?? p.done)}  ${number(Math.round(rate))}/s  ETA ${eta}`,
+    };
   };
   return {
     update(p) {
@@ -457,7 +476,9 @@ function progressReporter() {
         lastDraw = now;
         const width = 30;
         const filled = Math.round(fraction * width);
-        process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${text}\x1b[K`);
+        process.stderr.write(
+          `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${text}\x1b[K`,
+        );
       } else {
         // A line per 10 % (and at the end), so a log stays short.
         const percent = Math.floor(fraction * 10) * 10;
@@ -488,7 +509,9 @@ async function migrateCommand(values, positionals) {
   const onSigint = () => {
     if (abort.signal.aborted) process.exit(130);
     process.stderr.write("\nstopping after the batch in flight (Ctrl-C again to quit at once)…\n");
-    abort.abort(new Error("interrupted: entries copied so far stay in the target; run the same command with --merge to finish"));
+    abort.abort(
+      new Error("interrupted: entries copied so far stay in the target; run the same command with --merge to finish"),
+    );
   };
   process.on("SIGINT", onSigint);
   const started = Date.now();
@@ -531,14 +554,17 @@ async function migrateCommand(values, positionals) {
 
 /** An error as one line, without the "fedikv: " that store errors start with. */
 function clean(message) {
-  return String(message).replace(/^(fedikv: )+/, "").replace(/\s*\n\s*/g, " ");
+  return String(message)
+    .replace(/^(fedikv: )+/, "")
+    .replace(/\s*\n\s*/g, " ");
 }
 
 async function main(argv) {
   const [name, ...rest] = argv;
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     const topic = name === "help" ? rest[0] : undefined;
-    if (topic !== undefined && COMMANDS[topic] === undefined) throw new UsageError(`no command ${JSON.stringify(topic)}`);
+    if (topic !== undefined && COMMANDS[topic] === undefined)
+      throw new UsageError(`no command ${JSON.stringify(topic)}`);
     process.stdout.write(topic ? commandHelp(topic) : mainHelp());
     if (name === undefined) process.exitCode = 2;
     return;
@@ -549,7 +575,8 @@ async function main(argv) {
     return;
   }
   const command = COMMANDS[name];
-  if (command === undefined) throw new UsageError(`no command ${JSON.stringify(name)}: try ${Object.keys(COMMANDS).join(", ")}`);
+  if (command === undefined)
+    throw new UsageError(`no command ${JSON.stringify(name)}: try ${Object.keys(COMMANDS).join(", ")}`);
   const { values, positionals } = parse(name, rest);
   if (values.help) {
     process.stdout.write(commandHelp(name));

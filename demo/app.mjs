@@ -67,10 +67,10 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
     .setKeyPairsDispatcher((_ctx, identifier) => {
       if (!actors.includes(identifier)) return [];
       if (!keyPairs.has(identifier)) {
-        keyPairs.set(identifier, Promise.all([
-          generateCryptoKeyPair("RSASSA-PKCS1-v1_5"),
-          generateCryptoKeyPair("Ed25519"),
-        ]));
+        keyPairs.set(
+          identifier,
+          Promise.all([generateCryptoKeyPair("RSASSA-PKCS1-v1_5"), generateCryptoKeyPair("Ed25519")]),
+        );
       }
       return keyPairs.get(identifier);
     });
@@ -90,10 +90,10 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
       const target = ctx.parseUri(follow.objectId);
       if (target?.type !== "actor" || follow.actorId == null) return;
       // The app's own data can live in the same store, beside Fedify's keys.
-      await kv.set(
-        ["app", "followers", target.identifier, follow.actorId.href],
-        { follow: follow.id?.href, since: new Date().toISOString() },
-      );
+      await kv.set(["app", "followers", target.identifier, follow.actorId.href], {
+        follow: follow.id?.href,
+        since: new Date().toISOString(),
+      });
       // Fetches the follower's actor document (through Fedify's cache in kv)
       // and answers with a signed Accept to its inbox.
       const follower = await follow.getActor(ctx);
@@ -134,9 +134,7 @@ export function createApp({ kv, origin, actors = ["alice", "bob"] }) {
    * the other server has answered 2xx; rejects otherwise.
    */
   async function send(identifier, recipient, activity) {
-    const actor = recipient instanceof URL || typeof recipient === "string"
-      ? await lookupActor(recipient)
-      : recipient;
+    const actor = recipient instanceof URL || typeof recipient === "string" ? await lookupActor(recipient) : recipient;
     await context().sendActivity({ identifier }, actor, activity);
     return activity;
   }
@@ -180,8 +178,9 @@ export async function serve(handler) {
       const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) {
-        if (Array.isArray(value)) value.forEach((v) => headers.append(name, v));
-        else if (value != null) headers.set(name, value);
+        if (Array.isArray(value)) {
+          for (const v of value) headers.append(name, v);
+        } else if (value != null) headers.set(name, value);
       }
       // The URL Fedify sees must be the one the client signed (HTTP
       // Signatures cover the request target and the Host header).

@@ -81,10 +81,12 @@ async function main() {
   const servers = { A: a, B: b };
   info(`A: ${a.origin}  actor alice, store ${path.relative(process.cwd(), kvA.path)}`);
   info(`B: ${b.origin}  actor bob,   store ${path.relative(process.cwd(), kvB.path)}`);
-  info("(createFederation({ kv: new SqliteKvStore(file), allowPrivateAddress: true }) — no queue, so deliveries are immediate)");
+  info(
+    "(createFederation({ kv: new SqliteKvStore(file), allowPrivateAddress: true }) — no queue, so deliveries are immediate)",
+  );
 
   try {
-    step("WebFinger: who is bob@" + new URL(b.origin).host + "?");
+    step(`WebFinger: who is bob@${new URL(b.origin).host}?`);
     const handle = `acct:bob@${new URL(b.origin).host}`;
     const jrd = await (await fetch(`${b.origin}/.well-known/webfinger?resource=${handle}`)).json();
     const bobUrl = jrd.links.find((link) => link.rel === "self").href;
@@ -102,7 +104,8 @@ async function main() {
     info(`Follow ${shorten(follow.id.href, servers)} delivered: signed by alice, verified by B`);
     info("(B fetched alice's public key from A over HTTP and checked the signatures)");
     for (const [label, server] of Object.entries(servers)) {
-      for (const r of server.received) info(`${label}'s inbox got: ${r.type} from ${shorten(r.actor, servers)} to ${r.recipient}`);
+      for (const r of server.received)
+        info(`${label}'s inbox got: ${r.type} from ${shorten(r.actor, servers)} to ${r.recipient}`);
     }
     info("(B's Follow listener answered with a signed Accept, delivered the same way)");
 
@@ -112,7 +115,7 @@ async function main() {
     info(`B accepted the request (2xx), but its inbox listener ran ${b.received.length - before} more times:`);
     info("Fedify found the activity's idempotence record in B's store and skipped it.");
 
-    step("What Fedify stored (listWithExpiry(store); app's own entries are under [\"app\", …])");
+    step('What Fedify stored (listWithExpiry(store); app\'s own entries are under ["app", …])');
     await printStore("A", kvA, servers);
     await printStore("B", kvB, servers);
     info("_fedify/activityIdempotence: activities already processed (kept 1 day)");
@@ -128,7 +131,10 @@ async function main() {
   }
 
   const file = path.relative(process.cwd(), kvB.path);
-  for (const args of [["stats", file], ["ls", file, "_fedify", "activityIdempotence"]]) {
+  for (const args of [
+    ["stats", file],
+    ["ls", file, "_fedify", "activityIdempotence"],
+  ]) {
     step(`The same store through the fedikv command: npx fedikv ${args.join(" ")}`);
     const output = execFileSync(process.execPath, [fedikvBin, ...args], { encoding: "utf8" });
     for (const line of output.trimEnd().split("\n")) info(shorten(line, servers));

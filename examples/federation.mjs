@@ -30,10 +30,9 @@ federation.setActorDispatcher("/users/{identifier}", (ctx, identifier) => {
 });
 
 const origin = "https://example.com";
-const finger = await federation.fetch(
-  new Request(`${origin}/.well-known/webfinger?resource=acct:alice@example.com`),
-  { contextData: undefined },
-);
+const finger = await federation.fetch(new Request(`${origin}/.well-known/webfinger?resource=acct:alice@example.com`), {
+  contextData: undefined,
+});
 const { links } = await finger.json();
 const self = links.find((link) => link.rel === "self").href;
 const actor = await federation.fetch(new Request(self, { headers: { Accept: "application/activity+json" } }), {

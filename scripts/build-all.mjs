@@ -29,12 +29,18 @@ if (unknown.length > 0) {
 }
 const targets = named.length > 0 ? named : napi.targets;
 
-const tools = execFileSync("bash", [join(root, "scripts", "cross-tools.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+const tools = execFileSync("bash", [join(root, "scripts", "cross-tools.sh")], {
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "inherit"],
+}).trim();
 const env = { ...process.env, PATH: `${tools}${delimiter}${process.env.PATH}` };
 
 // A musl cdylib must not link the C runtime statically (Rust's default
 // for musl), or it cannot be loaded into a process.
-const RUSTFLAGS = { "x86_64-unknown-linux-musl": "-C target-feature=-crt-static", "aarch64-unknown-linux-musl": "-C target-feature=-crt-static" };
+const RUSTFLAGS = {
+  "x86_64-unknown-linux-musl": "-C target-feature=-crt-static",
+  "aarch64-unknown-linux-musl": "-C target-feature=-crt-static",
+};
 
 const results = [];
 for (const target of targets) {

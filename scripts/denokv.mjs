@@ -46,11 +46,9 @@ function install() {
       `2 cores, once; later runs reuse it. Set DENOKV_BIN to use a denokv you already have.`,
   );
   const started = Date.now();
-  const result = spawnSync(
-    "cargo",
-    ["install", "denokv", "--version", DENOKV_VERSION, "--locked", "--root", root],
-    { stdio: ["ignore", "inherit", "inherit"] },
-  );
+  const result = spawnSync("cargo", ["install", "denokv", "--version", DENOKV_VERSION, "--locked", "--root", root], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (result.error) throw new Error(`cannot run cargo: ${result.error.message}`);
   if (result.status !== 0) {
     throw new Error(`cargo install denokv ${DENOKV_VERSION} failed (exit status ${result.status})`);

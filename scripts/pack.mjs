@@ -31,7 +31,9 @@ const host = targets.find((platform) => platform === "linux-x64-gnu");
 
 const missing = all ? targets.filter((p) => !built.includes(p)) : built.includes(host) ? [] : [host];
 if (missing.length > 0) {
-  console.error(`scripts/pack.mjs: ${missing.map(binary).join(", ")} missing; build ${all ? "every platform (npm run build:all, or the release workflow)" : "first (npm run build)"}`);
+  console.error(
+    `scripts/pack.mjs: ${missing.map(binary).join(", ")} missing; build ${all ? "every platform (npm run build:all, or the release workflow)" : "first (npm run build)"}`,
+  );
   process.exit(1);
 }
 
@@ -46,15 +48,20 @@ mkdirSync(mainDir);
 for (const file of [...pkg.files, "README.md"]) {
   if (existsSync(join(root, file))) cpSync(join(root, file), join(mainDir, file), { recursive: true });
 }
-const optionalDependencies = Object.fromEntries(targets.map((p) => [platformPackage(p).name, platformPackage(p).version]));
+const optionalDependencies = Object.fromEntries(
+  targets.map((p) => [platformPackage(p).name, platformPackage(p).version]),
+);
 const published = { ...pkg, optionalDependencies };
 delete published.devDependencies;
 delete published.scripts;
 delete published.allowScripts;
-writeFileSync(join(mainDir, "package.json"), JSON.stringify(published, null, 2) + "\n");
+writeFileSync(join(mainDir, "package.json"), `${JSON.stringify(published, null, 2)}\n`);
 
 const pack = (dir) =>
-  join(outDir, JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", outDir], { cwd: dir }))[0].filename);
+  join(
+    outDir,
+    JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", outDir], { cwd: dir }))[0].filename,
+  );
 
 const platforms = {};
 for (const platform of built) {

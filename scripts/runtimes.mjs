@@ -83,8 +83,18 @@ function install(name, spec) {
   // package for another CPU or libc (arm64 Node, Bun's musl build).
   execFileSync(
     "npm",
-    ["install", "--no-save", "--no-package-lock", "--ignore-scripts", "--no-audit", "--no-fund",
-      "--prefix", prefix, "--force", `${spec.package}@${spec.version}`],
+    [
+      "install",
+      "--no-save",
+      "--no-package-lock",
+      "--ignore-scripts",
+      "--no-audit",
+      "--no-fund",
+      "--prefix",
+      prefix,
+      "--force",
+      `${spec.package}@${spec.version}`,
+    ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   // npm keeps the file modes of the tarball; Bun's lacks the execute bit.

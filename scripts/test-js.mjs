@@ -31,7 +31,10 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 function matrix() {
   const wanted = process.env.FEDIKV_RUNTIMES;
   if (!wanted) return ALL;
-  const names = wanted.split(",").map((n) => n.trim()).filter(Boolean);
+  const names = wanted
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !ALL.includes(n));
   if (unknown.length > 0) {
     throw new Error(`FEDIKV_RUNTIMES names unknown runtimes: ${unknown.join(", ")} (known: ${ALL.join(", ")})`);
@@ -50,12 +53,17 @@ function testFiles(named) {
 /** Runs a command with output passed through; resolves to { status, output }. */
 function run(command, args, env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    const keep = (stream, to) => stream.on("data", (chunk) => {
-      output += chunk;
-      to.write(chunk);
+    const child = spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    let output = "";
+    const keep = (stream, to) =>
+      stream.on("data", (chunk) => {
+        output += chunk;
+        to.write(chunk);
+      });
     keep(child.stdout, process.stdout);
     keep(child.stderr, process.stderr);
     child.once("error", reject);
@@ -64,6 +72,7 @@ function run(command, args, env) {
 }
 
 // Each runner's closing counts, read from its output.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts a colour code is what it strips
 const strip = (text) => text.replace(/\x1b\[[0-9;]*m/g, "");
 const count = (text, pattern) => [...strip(text).matchAll(pattern)].reduce((n, m) => n + Number(m[1]), 0);
 
@@ -117,15 +126,17 @@ const OLDEST_FEDIFY = "fedify-oldest";
 
 /** Each runtime's binary, or null where it cannot be had (a skip by hand, a failure under CI). */
 function binaries(names) {
-  return Object.fromEntries(names.map((name) => {
-    try {
-      return [name, ensureRuntime(name)];
-    } catch (error) {
-      if (process.env.CI === "true") throw error;
-      console.error(`scripts/test-js.mjs: SKIPPING ${name}: ${error.message} (under CI=true this fails the run)`);
-      return [name, null];
-    }
-  }));
+  return Object.fromEntries(
+    names.map((name) => {
+      try {
+        return [name, ensureRuntime(name)];
+      } catch (error) {
+        if (process.env.CI === "true") throw error;
+        console.error(`scripts/test-js.mjs: SKIPPING ${name}: ${error.message} (under CI=true this fails the run)`);
+        return [name, null];
+      }
+    }),
+  );
 }
 
 async function main() {
@@ -133,7 +144,9 @@ async function main() {
   const files = testFiles(named);
   const names = matrix();
   const binary = binaries(names);
-  const jobs = names.filter((name) => binary[name] !== null).map((name) => ({ name, ...plan(name, binary[name], files) }));
+  const jobs = names
+    .filter((name) => binary[name] !== null)
+    .map((name) => ({ name, ...plan(name, binary[name], files) }));
   // The federation test once more on the oldest Fedify 2.x, on this Node.
   if (named.length === 0 && binary.node) {
     jobs.push({
@@ -165,7 +178,10 @@ async function main() {
   for (const r of results) {
     console.log(`# ${r.name.padEnd(18)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds} s)`);
   }
-  const total = results.reduce((t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
+  const total = results.reduce(
+    (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),
+    { passed: 0, failed: 0, skipped: 0 },
+  );
   console.log(`js: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
   process.exitCode = total.failed > 0 || total.passed === 0 ? 1 : 0;
 }

@@ -94,14 +94,15 @@ export class FedifySqliteLayout {
 
   async *list(prefix) {
     const now = Date.now();
-    const rows = prefix === undefined || prefix.length === 0
-      ? this.#db
-        .prepare(`SELECT key, value FROM "${this.#table}" WHERE expires IS NULL OR expires > ? ORDER BY key`)
-        .all(now)
-      : this.#db
-        .prepare(`SELECT key, value FROM "${this.#table}"
+    const rows =
+      prefix === undefined || prefix.length === 0
+        ? this.#db
+            .prepare(`SELECT key, value FROM "${this.#table}" WHERE expires IS NULL OR expires > ? ORDER BY key`)
+            .all(now)
+        : this.#db
+            .prepare(`SELECT key, value FROM "${this.#table}"
           WHERE (key LIKE ? ESCAPE '\\' OR key = ?) AND (expires IS NULL OR expires > ?) ORDER BY key`)
-        .all(JSON.stringify(prefix).slice(0, -1) + ",%", JSON.stringify(prefix), now);
+            .all(`${JSON.stringify(prefix).slice(0, -1)},%`, JSON.stringify(prefix), now);
     for (const row of rows) yield { key: JSON.parse(row.key), value: JSON.parse(row.value) };
   }
 

@@ -46,7 +46,10 @@ export function skipping(reason) {
 export function unwanted(name) {
   const wanted = process.env.FEDIKV_SERVERS;
   if (wanted === undefined) return null;
-  return wanted.split(",").map((s) => s.trim()).includes(name)
+  return wanted
+    .split(",")
+    .map((s) => s.trim())
+    .includes(name)
     ? null
     : `${name} is not in FEDIKV_SERVERS (${JSON.stringify(wanted)})`;
 }

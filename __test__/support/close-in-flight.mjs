@@ -28,7 +28,11 @@ const started = performance.now();
 const operations = [];
 for (let i = 0; i < Number(count); i++) {
   const key = ["inflight", String(i)];
-  operations.push({ i, kind: i % 2 === 0 ? "set" : "get", promise: i % 2 === 0 ? kv.set(key, { i }) : kv.get(["inflight", "warm"]) });
+  operations.push({
+    i,
+    kind: i % 2 === 0 ? "set" : "get",
+    promise: i % 2 === 0 ? kv.set(key, { i }) : kv.get(["inflight", "warm"]),
+  });
 }
 const closing = kv.close();
 const outcomes = await Promise.allSettled([...operations.map((o) => o.promise), closing]);
@@ -40,7 +44,10 @@ const report = {
   settled: outcomes.length,
   fulfilled: outcomes.filter((o) => o.status === "fulfilled").length,
   codes: [...new Set(outcomes.filter((o) => o.status === "rejected").map((o) => o.reason?.code ?? String(o.reason)))],
-  messages: [...new Set(outcomes.filter((o) => o.status === "rejected").map((o) => String(o.reason?.message)))].slice(0, 3),
+  messages: [...new Set(outcomes.filter((o) => o.status === "rejected").map((o) => String(o.reason?.message)))].slice(
+    0,
+    3,
+  ),
   // Writes that resolved: the parent checks that they are there.
   ackedSets: operations.filter((o, n) => o.kind === "set" && outcomes[n].status === "fulfilled").map((o) => o.i),
   closed: close.status,

@@ -7,16 +7,17 @@ import { serve } from "./ipc-worker.mjs";
 import { RUNTIME } from "./runtime.mjs";
 
 const [target, options] = JSON.parse(process.argv[2]);
-const { KvU64, openKv } = RUNTIME === "deno"
-  ? {
-    KvU64: Deno.KvU64,
-    openKv(target, { accessToken } = {}) {
-      // Deno.openKv takes a KV Connect server's token from the environment.
-      if (accessToken !== undefined) Deno.env.set("DENO_KV_ACCESS_TOKEN", accessToken);
-      return Deno.openKv(target);
-    },
-  }
-  : await import("@deno/kv");
+const { KvU64, openKv } =
+  RUNTIME === "deno"
+    ? {
+        KvU64: Deno.KvU64,
+        openKv(target, { accessToken } = {}) {
+          // Deno.openKv takes a KV Connect server's token from the environment.
+          if (accessToken !== undefined) Deno.env.set("DENO_KV_ACCESS_TOKEN", accessToken);
+          return Deno.openKv(target);
+        },
+      }
+    : await import("@deno/kv");
 const kv = await openKv(target, options);
 
 const ops = {
@@ -56,7 +57,16 @@ const ops = {
         for (;;) {
           const entry = await kv.get(key);
           try {
-            if ((await kv.atomic().check(entry).set(key, entry.value + 1).commit()).ok) break;
+            if (
+              (
+                await kv
+                  .atomic()
+                  .check(entry)
+                  .set(key, entry.value + 1)
+                  .commit()
+              ).ok
+            )
+              break;
           } catch (error) {
             if (!/database is locked/.test(error?.message)) throw error;
             locked++;

@@ -19,11 +19,8 @@ const worker = fileURLToPath(new URL("./deno-app-worker.mjs", import.meta.url));
 const onDeno = RUNTIME === "bun";
 
 /** Who the Deno app is on this runtime, for test names. */
-export const DENO_APP = RUNTIME === "deno"
-  ? "Deno.openKv()"
-  : onDeno
-  ? `Deno.openKv() in Deno ${RUNTIMES.deno.version}`
-  : "@deno/kv 0.14.0";
+export const DENO_APP =
+  RUNTIME === "deno" ? "Deno.openKv()" : onDeno ? `Deno.openKv() in Deno ${RUNTIMES.deno.version}` : "@deno/kv 0.14.0";
 
 /**
  * Opens `target` (a Deno KV file or a KV Connect URL) with the Deno app

@@ -21,8 +21,10 @@ export function denokvBinary() {
   const binary = findDenokv();
   if (binary !== null) return { binary };
   return {
-    skip: skipping(`the denokv server binary is not at ${denokvPath()}; run \`node scripts/denokv.mjs\` ` +
-      "(it installs denokv 0.14.0 with cargo, once, in minutes) or set DENOKV_BIN"),
+    skip: skipping(
+      `the denokv server binary is not at ${denokvPath()}; run \`node scripts/denokv.mjs\` ` +
+        "(it installs denokv 0.14.0 with cargo, once, in minutes) or set DENOKV_BIN",
+    ),
   };
 }
 

@@ -31,9 +31,10 @@ if (RUNTIME === "bun") {
 const FedifySqliteKvStore = openDatabase === null ? null : (await import("@fedify/sqlite")).SqliteKvStore;
 
 /** What openFedifySqlite() opens here, for test names and logs. */
-export const FEDIFY_SQLITE = FedifySqliteKvStore === null
-  ? "Fedify's SQLite layout (re-typed on better-sqlite3: Node 20 has no node:sqlite)"
-  : `@fedify/sqlite ${require("@fedify/sqlite/package.json").version.split("+")[0]} on ${RUNTIME === "bun" ? "bun:sqlite" : "node:sqlite"}`;
+export const FEDIFY_SQLITE =
+  FedifySqliteKvStore === null
+    ? "Fedify's SQLite layout (re-typed on better-sqlite3: Node 20 has no node:sqlite)"
+    : `@fedify/sqlite ${require("@fedify/sqlite/package.json").version.split("+")[0]} on ${RUNTIME === "bun" ? "bun:sqlite" : "node:sqlite"}`;
 
 /**
  * Fedify's SQLite store on `path`: a KvStore (get, set, delete, cas, list)

@@ -39,16 +39,26 @@ export function fromWire(wire, KvU64) {
   if (Array.isArray(wire)) return wire.map((w) => fromWire(w, KvU64));
   const v = wire.v;
   switch (wire[TAG]) {
-    case "undefined": return undefined;
-    case "bigint": return BigInt(v);
-    case "date": return new Date(v);
-    case "regexp": return new RegExp(v[0], v[1]);
-    case "map": return new Map(v.map(([k, x]) => [fromWire(k, KvU64), fromWire(x, KvU64)]));
-    case "set": return new Set(v.map((x) => fromWire(x, KvU64)));
-    case "bytes": return new Uint8Array(v);
-    case "u64": return KvU64 ? new KvU64(BigInt(v)) : { value: BigInt(v) };
-    case "object": return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromWire(x, KvU64)]));
-    default: return wire;
+    case "undefined":
+      return undefined;
+    case "bigint":
+      return BigInt(v);
+    case "date":
+      return new Date(v);
+    case "regexp":
+      return new RegExp(v[0], v[1]);
+    case "map":
+      return new Map(v.map(([k, x]) => [fromWire(k, KvU64), fromWire(x, KvU64)]));
+    case "set":
+      return new Set(v.map((x) => fromWire(x, KvU64)));
+    case "bytes":
+      return new Uint8Array(v);
+    case "u64":
+      return KvU64 ? new KvU64(BigInt(v)) : { value: BigInt(v) };
+    case "object":
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromWire(x, KvU64)]));
+    default:
+      return wire;
   }
 }
 
@@ -102,12 +112,15 @@ export async function startWorker(script, args, { name, ops, denoFlags = [], onD
     if (error === undefined) call.resolve(decode(result));
     else call.reject(Object.assign(new Error(`${name}: ${error.message}`), { code: error.code }));
   });
-  const call = (op) => (...params) => new Promise((resolve, reject) => {
-    if (exited) return reject(new Error(`the ${name} process has exited`));
-    const id = next++;
-    pending.set(id, { resolve, reject });
-    child.send({ id, op, args: encode(params) });
-  });
+  const call =
+    (op) =>
+    (...params) =>
+      new Promise((resolve, reject) => {
+        if (exited) return reject(new Error(`the ${name} process has exited`));
+        const id = next++;
+        pending.set(id, { resolve, reject });
+        child.send({ id, op, args: encode(params) });
+      });
   const remote = {};
   for (const op of ops) remote[op] = call(op);
   remote.close = async () => {

@@ -63,7 +63,9 @@ export function startLoad(kv, { prefix, clients = 4, pauseMs = 5, partsOf = () =
           const read = await timed(c, "get", counterKey, () => kv.get(counterKey));
           if (read.ok) counter = read.result ?? 0;
         } else {
-          const done = await timed(c, "cas", counterKey, () => kv.cas(counterKey, counter === 0 ? undefined : counter, counter + 1));
+          const done = await timed(c, "cas", counterKey, () =>
+            kv.cas(counterKey, counter === 0 ? undefined : counter, counter + 1),
+          );
           // A cas that failed (or timed out, perhaps after it was applied)
           // leaves the counter unknown: read it again next time.
           counter = done.ok && done.result ? counter + 1 : undefined;

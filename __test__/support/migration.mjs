@@ -13,9 +13,13 @@ export const LIVE = [
     { "@context": ["https://www.w3.org/ns/activitystreams"], id: "https://b.example/users/alice", n: [1, 2.5, null] },
     300_000,
   ],
-  [["_fedify", "publicKey", "https://c.example/users/bob#main-key"], { type: "CryptographicKey", pem: "-----BEGIN…" }, null],
+  [
+    ["_fedify", "publicKey", "https://c.example/users/bob#main-key"],
+    { type: "CryptographicKey", pem: "-----BEGIN…" },
+    null,
+  ],
   [["app", "counter"], 42, null],
-  [["app", "odd:part", "a_:b", "*?[%_\\"], "ünïcode 😀 and \"quotes\"", 86_400_000],
+  [["app", "odd:part", "a_:b", "*?[%_\\"], 'ünïcode 😀 and "quotes"', 86_400_000],
   [["app", "nothing"], null, null],
 ];
 
@@ -59,7 +63,9 @@ export function assertSameEntries(actual, expected, toleranceMs = 1000) {
 
 /** What LIVE looks like as a snapshot, with expiries from `setAt`. */
 export function expectedSnapshot(setAt, entries = LIVE) {
-  return new Map(entries.map(([key, value, ttl]) => [JSON.stringify(key), { value, expiresAt: ttl === null ? null : setAt + ttl }]));
+  return new Map(
+    entries.map(([key, value, ttl]) => [JSON.stringify(key), { value, expiresAt: ttl === null ? null : setAt + ttl }]),
+  );
 }
 
 /** `url` with `?name=value` (or `&name=value`) added. */

@@ -3,7 +3,9 @@
 import * as fedikv from "fedikv";
 
 // Every store class the package exports (DenoKvStore too, in builds that have it).
-const CLASSES = Object.fromEntries(Object.entries(fedikv).filter(([name]) => name.endsWith("KvStore") && name !== "FedikvKvStore"));
+const CLASSES = Object.fromEntries(
+  Object.entries(fedikv).filter(([name]) => name.endsWith("KvStore") && name !== "FedikvKvStore"),
+);
 
 /** `spec`: { kind: "SqliteKvStore", target: path or URL(s), options }. */
 export function openStore({ kind, target, options }) {

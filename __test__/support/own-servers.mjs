@@ -10,7 +10,18 @@
 // guard process, which holds the other end of a pipe, kills them when the
 // pipe closes (the test process was killed).
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,7 +108,11 @@ function releaseGroup(pid) {
 function postgresBin() {
   if (process.env.PG_BIN) return process.env.PG_BIN;
   const root = "/usr/lib/postgresql";
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => b - a) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => b - a)
+    : [];
   return versions.length > 0 ? join(root, versions[0], "bin") : null;
 }
 
@@ -114,9 +129,12 @@ const NEEDS = {
   redis: () => ["redis-server", "redis-cli"].filter((b) => !onPath(b)),
   postgres: () => {
     const bin = postgresBin();
-    return bin && existsSync(join(bin, "postgres")) && existsSync(join(bin, "initdb")) ? [] : ["postgres and initdb (under /usr/lib/postgresql/*/bin, or set PG_BIN)"];
+    return bin && existsSync(join(bin, "postgres")) && existsSync(join(bin, "initdb"))
+      ? []
+      : ["postgres and initdb (under /usr/lib/postgresql/*/bin, or set PG_BIN)"];
   },
-  mariadb: () => ["mariadbd", "mariadb-install-db", "mariadb"].filter((b) => !onPath(b) && !existsSync(`/usr/sbin/${b}`)),
+  mariadb: () =>
+    ["mariadbd", "mariadb-install-db", "mariadb"].filter((b) => !onPath(b) && !existsSync(`/usr/sbin/${b}`)),
   openssl: () => (onPath("openssl") ? [] : ["openssl"]),
   denokv: () => (existsSync(denokvPath()) ? [] : [`denokv (${denokvPath()}; node scripts/denokv.mjs installs it)`]),
 };
@@ -143,30 +161,102 @@ export async function makeCertificates(dir) {
   const ssl = (...args) => run("openssl", args, { cwd: dir, timeout: 30_000 });
   const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   for (const name of ["ca", "other-ca"]) {
-    await ssl("req", "-x509", ...ecKey, "-keyout", path(`${name}.key`), "-out", path(`${name}.pem`),
-      "-days", "2", "-subj", `/CN=fedikv test ${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+    await ssl(
+      "req",
+      "-x509",
+      ...ecKey,
+      "-keyout",
+      path(`${name}.key`),
+      "-out",
+      path(`${name}.pem`),
+      "-days",
+      "2",
+      "-subj",
+      `/CN=fedikv test ${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    );
   }
-  await ssl("req", "-new", ...ecKey, "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=localhost");
-  writeFileSync(path("server.ext"), [
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature,keyEncipherment",
-    "extendedKeyUsage=serverAuth",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-  ].join("\n"));
-  await ssl("x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-    "-CAcreateserial", "-days", "2", "-extfile", path("server.ext"), "-out", path("server.pem"));
-  await ssl("req", "-new", ...ecKey, "-keyout", path("client.key"), "-out", path("client.csr"), "-subj", "/CN=fedikv test client");
-  writeFileSync(path("client.ext"), [
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature",
-    "extendedKeyUsage=clientAuth",
-  ].join("\n"));
-  await ssl("x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-    "-CAcreateserial", "-days", "2", "-extfile", path("client.ext"), "-out", path("client.pem"));
+  await ssl(
+    "req",
+    "-new",
+    ...ecKey,
+    "-keyout",
+    path("server.key"),
+    "-out",
+    path("server.csr"),
+    "-subj",
+    "/CN=localhost",
+  );
+  writeFileSync(
+    path("server.ext"),
+    [
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ].join("\n"),
+  );
+  await ssl(
+    "x509",
+    "-req",
+    "-in",
+    path("server.csr"),
+    "-CA",
+    path("ca.pem"),
+    "-CAkey",
+    path("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    path("server.ext"),
+    "-out",
+    path("server.pem"),
+  );
+  await ssl(
+    "req",
+    "-new",
+    ...ecKey,
+    "-keyout",
+    path("client.key"),
+    "-out",
+    path("client.csr"),
+    "-subj",
+    "/CN=fedikv test client",
+  );
+  writeFileSync(
+    path("client.ext"),
+    ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth"].join(
+      "\n",
+    ),
+  );
+  await ssl(
+    "x509",
+    "-req",
+    "-in",
+    path("client.csr"),
+    "-CA",
+    path("ca.pem"),
+    "-CAkey",
+    path("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    path("client.ext"),
+    "-out",
+    path("client.pem"),
+  );
   return {
-    ca: path("ca.pem"), cert: path("server.pem"), key: path("server.key"),
-    clientCert: path("client.pem"), clientKey: path("client.key"), otherCa: path("other-ca.pem"),
+    ca: path("ca.pem"),
+    cert: path("server.pem"),
+    key: path("server.key"),
+    clientCert: path("client.pem"),
+    clientKey: path("client.key"),
+    otherCa: path("other-ca.pem"),
   };
 }
 
@@ -202,7 +292,11 @@ class OwnServer {
   async start({ timeoutMs = 30_000 } = {}) {
     if (this.#child !== null) throw new Error(`${this.name} is running already`);
     const log = openSync(join(this.dir, "server.log"), "a");
-    const child = spawn(this.#command, this.#args, { stdio: ["ignore", log, log], detached: true, ...this.#spawnOptions });
+    const child = spawn(this.#command, this.#args, {
+      stdio: ["ignore", log, log],
+      detached: true,
+      ...this.#spawnOptions,
+    });
     guardGroup(child.pid);
     child.unref();
     this.#child = child;
@@ -210,10 +304,20 @@ class OwnServer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`${this.name} exited at start (${child.exitCode ?? child.signalCode}); log: ${this.log().slice(-2000)}`);
+        throw new Error(
+          `${this.name} exited at start (${child.exitCode ?? child.signalCode}); log: ${this.log().slice(-2000)}`,
+        );
       }
-      if ((await reachable("127.0.0.1", this.port, { timeoutMs: 1000 })) && (await this.#ready().then(() => true, () => false))) return;
-      if (Date.now() > deadline) throw new Error(`${this.name} did not start in ${timeoutMs} ms; log: ${this.log().slice(-2000)}`);
+      if (
+        (await reachable("127.0.0.1", this.port, { timeoutMs: 1000 })) &&
+        (await this.#ready().then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+      if (Date.now() > deadline)
+        throw new Error(`${this.name} did not start in ${timeoutMs} ms; log: ${this.log().slice(-2000)}`);
       await sleep(50);
     }
   }
@@ -352,22 +456,51 @@ export async function startRedis({ appendonly = true, password, tls, clientCerti
   const dir = tempDir("redis");
   const port = await freePort();
   const args = [
-    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-    "--appendonly", appendonly ? "yes" : "no", "--appendfsync", "always",
-    "--daemonize", "no", "--logfile", "",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    appendonly ? "yes" : "no",
+    "--appendfsync",
+    "always",
+    "--daemonize",
+    "no",
+    "--logfile",
+    "",
   ];
   if (password !== undefined) args.push("--requirepass", password);
   let tlsPort;
   if (tls !== undefined) {
     tlsPort = await freePort();
-    args.push("--tls-port", String(tlsPort), "--tls-cert-file", tls.cert, "--tls-key-file", tls.key,
-      "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", clientCertificates ? "yes" : "no");
+    args.push(
+      "--tls-port",
+      String(tlsPort),
+      "--tls-cert-file",
+      tls.cert,
+      "--tls-key-file",
+      tls.key,
+      "--tls-ca-cert-file",
+      tls.ca,
+      "--tls-auth-clients",
+      clientCertificates ? "yes" : "no",
+    );
   }
   const auth = password === undefined ? [] : ["--no-auth-warning", "-a", password];
   const server = new OwnServer({
-    name: "redis-server", dir, port, command: "redis-server", args,
+    name: "redis-server",
+    dir,
+    port,
+    command: "redis-server",
+    args,
     ready: async () => {
-      const { stdout } = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...auth, "ping"], { timeout: 5000 });
+      const { stdout } = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...auth, "ping"], {
+        timeout: 5000,
+      });
       if (stdout.trim() !== "PONG") throw new Error(stdout);
     },
   });
@@ -389,7 +522,9 @@ async function startOrClean(server) {
 }
 
 function passwdEntry(user) {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${user}:`));
   if (line === undefined) throw new Error(`no user ${user} on this machine`);
   const [, , uid, gid] = line.split(":");
   return { uid: Number(uid), gid: Number(gid) };
@@ -413,19 +548,28 @@ export async function startPostgres({ password = "pg-secret", tls } = {}) {
   const pwfile = join(dir, "pwfile");
   writeFileSync(pwfile, password);
   own(pwfile);
-  await run(join(bin, "initdb"), ["-D", data, "-U", "postgres", "-N", "-A", "trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`], { ...asOwner, timeout: 60_000 });
+  await run(
+    join(bin, "initdb"),
+    ["-D", data, "-U", "postgres", "-N", "-A", "trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`],
+    { ...asOwner, timeout: 60_000 },
+  );
   const hba = ["local all all trust"];
   const conf = [
     "listen_addresses = '127.0.0.1'",
     `unix_socket_directories = '${dir}'`,
-    "fsync = on", "synchronous_commit = on",
+    "fsync = on",
+    "synchronous_commit = on",
     // After a kill, sync the data dir with one syncfs() instead of an
     // fsync() per file (seconds here, as initdb -N synced nothing).
     "recovery_init_sync_method = syncfs",
-    "shared_buffers = 16MB", "max_connections = 40",
+    "shared_buffers = 16MB",
+    "max_connections = 40",
   ];
   if (tls !== undefined) {
-    for (const [from, to] of [[tls.cert, "server.pem"], [tls.key, "server.key"]]) {
+    for (const [from, to] of [
+      [tls.cert, "server.pem"],
+      [tls.key, "server.key"],
+    ]) {
       copyFileSync(from, join(data, to));
       own(join(data, to));
       chmodSync(join(data, to), 0o600);
@@ -434,14 +578,23 @@ export async function startPostgres({ password = "pg-secret", tls } = {}) {
     hba.push("hostnossl all tls_only 127.0.0.1/32 reject");
   }
   hba.push("host all all 127.0.0.1/32 scram-sha-256");
-  writeFileSync(join(data, "pg_hba.conf"), hba.join("\n") + "\n");
-  writeFileSync(join(data, "postgresql.auto.conf"), conf.join("\n") + "\n");
+  writeFileSync(join(data, "pg_hba.conf"), `${hba.join("\n")}\n`);
+  writeFileSync(join(data, "postgresql.auto.conf"), `${conf.join("\n")}\n`);
   own(join(data, "pg_hba.conf"));
   own(join(data, "postgresql.auto.conf"));
   const port = await freePort();
-  const psql = (sql) => run(join(bin, "psql"), ["-h", dir, "-p", String(port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql], { timeout: 10_000 });
+  const psql = (sql) =>
+    run(
+      join(bin, "psql"),
+      ["-h", dir, "-p", String(port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+      { timeout: 10_000 },
+    );
   const server = new OwnServer({
-    name: "postgres", dir, port, command: join(bin, "postgres"), args: ["-D", data, "-p", String(port)],
+    name: "postgres",
+    dir,
+    port,
+    command: join(bin, "postgres"),
+    args: ["-D", data, "-p", String(port)],
     spawnOptions: asOwner,
     ready: () => psql("SELECT 1"),
   });
@@ -468,31 +621,53 @@ export async function startMariadb({ password = "maria-secret", tls } = {}) {
   const dir = tempDir("mariadb");
   const data = join(dir, "data");
   const socket = join(dir, "mariadb.sock");
-  await run("mariadb-install-db", [
-    "--no-defaults", `--datadir=${data}`, "--user=root", "--auth-root-authentication-method=normal",
-    "--skip-test-db", ...MARIADB_TUNING,
-  ], { timeout: 120_000 });
+  await run(
+    "mariadb-install-db",
+    [
+      "--no-defaults",
+      `--datadir=${data}`,
+      "--user=root",
+      "--auth-root-authentication-method=normal",
+      "--skip-test-db",
+      ...MARIADB_TUNING,
+    ],
+    { timeout: 120_000 },
+  );
   const port = await freePort();
   const args = [
-    "--no-defaults", `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, "--bind-address=127.0.0.1",
-    "--user=root", `--pid-file=${join(dir, "mariadb.pid")}`, "--skip-log-bin", "--innodb-flush-log-at-trx-commit=1",
+    "--no-defaults",
+    `--datadir=${data}`,
+    `--socket=${socket}`,
+    `--port=${port}`,
+    "--bind-address=127.0.0.1",
+    "--user=root",
+    `--pid-file=${join(dir, "mariadb.pid")}`,
+    "--skip-log-bin",
+    "--innodb-flush-log-at-trx-commit=1",
     ...MARIADB_TUNING,
   ];
   if (tls !== undefined) args.push(`--ssl-cert=${tls.cert}`, `--ssl-key=${tls.key}`, `--ssl-ca=${tls.ca}`);
-  const mariadb = (sql) => run("mariadb", ["--no-defaults", `--socket=${socket}`, "-uroot", "-N", "-B", "-e", sql], { timeout: 10_000 });
+  const mariadb = (sql) =>
+    run("mariadb", ["--no-defaults", `--socket=${socket}`, "-uroot", "-N", "-B", "-e", sql], { timeout: 10_000 });
   const server = new OwnServer({
-    name: "mariadbd", dir, port, command: existsSync("/usr/sbin/mariadbd") ? "/usr/sbin/mariadbd" : "mariadbd", args,
+    name: "mariadbd",
+    dir,
+    port,
+    command: existsSync("/usr/sbin/mariadbd") ? "/usr/sbin/mariadbd" : "mariadbd",
+    args,
     ready: () => mariadb("SELECT 1"),
   });
   await startOrClean(server);
   const secret = password.replaceAll("\\", "\\\\").replaceAll("'", "\\'");
-  await mariadb([
-    "CREATE DATABASE test",
-    `CREATE USER 'fedikv'@'127.0.0.1' IDENTIFIED BY '${secret}'`,
-    "GRANT ALL ON *.* TO 'fedikv'@'127.0.0.1'",
-    `CREATE USER 'tls_only'@'127.0.0.1' IDENTIFIED BY '${secret}' REQUIRE SSL`,
-    "GRANT ALL ON *.* TO 'tls_only'@'127.0.0.1'",
-  ].join("; "));
+  await mariadb(
+    [
+      "CREATE DATABASE test",
+      `CREATE USER 'fedikv'@'127.0.0.1' IDENTIFIED BY '${secret}'`,
+      "GRANT ALL ON *.* TO 'fedikv'@'127.0.0.1'",
+      `CREATE USER 'tls_only'@'127.0.0.1' IDENTIFIED BY '${secret}' REQUIRE SSL`,
+      "GRANT ALL ON *.* TO 'tls_only'@'127.0.0.1'",
+    ].join("; "),
+  );
   server.sql = mariadb;
   server.url = `mysql://fedikv:${encodeURIComponent(password)}@127.0.0.1:${port}/test`;
   server.tlsOnlyUrl = `mysql://tls_only:${encodeURIComponent(password)}@127.0.0.1:${port}/test`;
@@ -519,7 +694,10 @@ export async function startDenokv({ token = "denokv-secret-token", prepare } = {
   // The token is the one on its command line, never one from the environment.
   const { DENO_KV_ACCESS_TOKEN: _, ...env } = process.env;
   const server = new OwnServer({
-    name: "denokv", dir, port, command: denokvPath(),
+    name: "denokv",
+    dir,
+    port,
+    command: denokvPath(),
     args: ["--sqlite-path", sqlitePath, "serve", "--access-token", token, "--addr", `127.0.0.1:${port}`],
     spawnOptions: { env },
     ready: async () => {

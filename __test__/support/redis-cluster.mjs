@@ -41,17 +41,23 @@ export function keySlot(key) {
  */
 export async function clusterNodes(port) {
   const text = await cli(port, "cluster", "nodes");
-  return text.trim().split("\n").map((line) => {
-    const [id, address, flags, master, , , , , ...slots] = line.split(" ");
-    return {
-      id,
-      port: Number(address.split("@")[0].split(":")[1]),
-      role: flags.includes("master") ? "master" : "replica",
-      master: master === "-" ? null : master,
-      failed: flags.includes("fail") && !flags.includes("fail?"),
-      slots: slots.filter((s) => /^\d/.test(s)).map((s) => s.split("-").map(Number)).map(([a, b = a]) => [a, b]),
-    };
-  });
+  return text
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [id, address, flags, master, , , , , ...slots] = line.split(" ");
+      return {
+        id,
+        port: Number(address.split("@")[0].split(":")[1]),
+        role: flags.includes("master") ? "master" : "replica",
+        master: master === "-" ? null : master,
+        failed: flags.includes("fail") && !flags.includes("fail?"),
+        slots: slots
+          .filter((s) => /^\d/.test(s))
+          .map((s) => s.split("-").map(Number))
+          .map(([a, b = a]) => [a, b]),
+      };
+    });
 }
 
 /** Waits until every node in `ports` reports cluster_state:ok. */
@@ -84,13 +90,33 @@ export async function startRedisCluster({ masters = 3, replicas = 0, nodeTimeout
     for (const port of ports) {
       const dir = tempDir("redis-cluster");
       const server = new OwnServer({
-        name: `redis-server (cluster node ${port})`, dir, port, command: "redis-server",
+        name: `redis-server (cluster node ${port})`,
+        dir,
+        port,
+        command: "redis-server",
         args: [
-          "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
-          "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-          "--cluster-node-timeout", String(nodeTimeoutMs), "--save", "", "--appendonly", "no",
-          "--cluster-require-full-coverage", fullCoverage ? "yes" : "no",
-          "--daemonize", "no", "--logfile", "",
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--dir",
+          dir,
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          String(nodeTimeoutMs),
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--cluster-require-full-coverage",
+          fullCoverage ? "yes" : "no",
+          "--daemonize",
+          "no",
+          "--logfile",
+          "",
         ],
         ready: async () => {
           if ((await cli(port, "ping")).trim() !== "PONG") throw new Error("no PONG");
@@ -99,17 +125,28 @@ export async function startRedisCluster({ masters = 3, replicas = 0, nodeTimeout
       servers.set(port, server);
     }
     await Promise.all([...servers.values()].map((s) => s.start()));
-    await run("redis-cli", [
-      "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`),
-      "--cluster-replicas", String(replicas), "--cluster-yes",
-    ], { timeout: 60_000 });
+    await run(
+      "redis-cli",
+      [
+        "--cluster",
+        "create",
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        "--cluster-replicas",
+        String(replicas),
+        "--cluster-yes",
+      ],
+      { timeout: 60_000 },
+    );
     await clusterOk(ports);
     if (replicas > 0) {
       // Replicas are usable for failover once they have synced.
       for (let i = 0; ; i++) {
         const nodes = await clusterNodes(ports[0]);
-        const linked = await Promise.all(nodes.filter((n) => n.role === "replica").map((n) => cli(n.port, "info", "replication")));
-        if (linked.length === masters * replicas && linked.every((info) => info.includes("master_link_status:up"))) break;
+        const linked = await Promise.all(
+          nodes.filter((n) => n.role === "replica").map((n) => cli(n.port, "info", "replication")),
+        );
+        if (linked.length === masters * replicas && linked.every((info) => info.includes("master_link_status:up")))
+          break;
         if (i > 300) throw new Error("the replicas did not sync");
         await sleep(100);
       }

@@ -11,7 +11,8 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const { runtimeName } = createRequire(import.meta.url)("../../lib/platforms.js");
 
 /** "node", "deno" or "bun". */
-export const RUNTIME = typeof globalThis.Deno !== "undefined" ? "deno" : typeof globalThis.Bun !== "undefined" ? "bun" : "node";
+export const RUNTIME =
+  typeof globalThis.Deno !== "undefined" ? "deno" : typeof globalThis.Bun !== "undefined" ? "bun" : "node";
 
 /** The runtime as a person names it, with its version (as fedikv's load errors name it). */
 export const RUNTIME_NAME = runtimeName();

@@ -9,7 +9,14 @@ import { openSqlite } from "./sqlite.mjs";
 const db = openSqlite(process.argv[2], { readonly: true });
 const plain = (row) => (row == null ? undefined : { ...row });
 
-serve({
-  all: (sql, ...params) => db.prepare(sql).all(...params).map(plain),
-  get: (sql, ...params) => plain(db.prepare(sql).get(...params)),
-}, () => db.close());
+serve(
+  {
+    all: (sql, ...params) =>
+      db
+        .prepare(sql)
+        .all(...params)
+        .map(plain),
+    get: (sql, ...params) => plain(db.prepare(sql).get(...params)),
+  },
+  () => db.close(),
+);

@@ -25,9 +25,10 @@ export const SQLITE_LIBRARY = DatabaseSync === null ? "better-sqlite3" : "node:s
  * lock another process holds.
  */
 export function openSqlite(path, { readonly = false, busyTimeoutMs = 0 } = {}) {
-  const db = DatabaseSync === null
-    ? new (require("better-sqlite3"))(path, { readonly, fileMustExist: readonly })
-    : new DatabaseSync(path, { readOnly: readonly });
+  const db =
+    DatabaseSync === null
+      ? new (require("better-sqlite3"))(path, { readonly, fileMustExist: readonly })
+      : new DatabaseSync(path, { readOnly: readonly });
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
   return db;
 }

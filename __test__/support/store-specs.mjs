@@ -24,7 +24,11 @@ export async function storeSpecs(dir, { stem, servers = false, inProcess = false
   const specs = [];
   if (inProcess) {
     specs.push({ name: "MemoryKvStore", kind: "memory", spec: { kind: "MemoryKvStore" } });
-    specs.push({ name: "SqliteKvStore (:memory:)", kind: "sqlite", spec: { kind: "SqliteKvStore", target: ":memory:" } });
+    specs.push({
+      name: "SqliteKvStore (:memory:)",
+      kind: "sqlite",
+      spec: { kind: "SqliteKvStore", target: ":memory:" },
+    });
   }
   specs.push(
     { name: "SqliteKvStore (file)", kind: "sqlite", spec: { kind: "SqliteKvStore", target: join(dir, `${name}.db`) } },
@@ -36,7 +40,9 @@ export async function storeSpecs(dir, { stem, servers = false, inProcess = false
     },
   );
   const stops = [];
-  const stop = () => stops.forEach((stopOne) => stopOne());
+  const stop = () => {
+    for (const stopOne of stops) stopOne();
+  };
   if (servers) {
     const label = "RedisKvStore (Cluster of 3 masters)";
     if (redis.skip) {

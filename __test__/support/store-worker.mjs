@@ -71,7 +71,9 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
   const pick = (list) => list[Math.floor(rand() * list.length)];
   const MARGIN = 40;
   const own = [ns, `w${worker}`];
-  const keys = Array.from({ length: keyCount }, (_, i) => (i % 3 === 2 ? [...own, `k${i - 1}`, "child"] : [...own, `k${i}`]));
+  const keys = Array.from({ length: keyCount }, (_, i) =>
+    i % 3 === 2 ? [...own, `k${i - 1}`, "child"] : [...own, `k${i}`],
+  );
   // key text → { value, earliest, latest } (expiry window in epoch ms, or
   // Infinity); absent keys have no entry.
   const model = new Map();
@@ -82,7 +84,11 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
     throw new Error(`worker ${worker} (seed ${seed}): ${message}`);
   };
   const newValue = () => {
-    const value = { w: worker, n: Math.floor(rand() * 1e6), s: [..."é😀:_%*"].slice(0, Math.floor(rand() * 7)).join("") };
+    const value = {
+      w: worker,
+      n: Math.floor(rand() * 1e6),
+      s: [..."é😀:_%*"].slice(0, Math.floor(rand() * 7)).join(""),
+    };
     return rand() < 0.5 ? value : { s: value.s, n: value.n, w: worker };
   };
   const newTtl = () => {
@@ -147,11 +153,14 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
     } else if (op === "get") {
       const { result, at } = await timed(() => kv.get(k));
       const [s, entry] = state(k, at);
-      if (s === "present" && !isDeepStrictEqual(result, entry.value)) fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}, not ${JSON.stringify(entry.value)}`);
-      if (s === "absent" && result !== undefined) fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}, expected nothing`);
+      if (s === "present" && !isDeepStrictEqual(result, entry.value))
+        fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}, not ${JSON.stringify(entry.value)}`);
+      if (s === "absent" && result !== undefined)
+        fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}, expected nothing`);
       if (s === "unsure") {
         counts.uncertain++;
-        if (result !== undefined && !isDeepStrictEqual(result, entry.value)) fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}`);
+        if (result !== undefined && !isDeepStrictEqual(result, entry.value))
+          fail(`get ${JSON.stringify(k)} gave ${JSON.stringify(result)}`);
       }
     } else if (op === "cas") {
       const [before, entry] = state(k, { start: Date.now(), end: Date.now() });
@@ -161,17 +170,22 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
       const ttlMs = newTtl();
       const { result, at } = await timed(() => kv.cas(k, expected, value, ttlOption(ttlMs)));
       const [s, now] = state(k, at);
-      const matches = (live) => (expected === undefined ? live === undefined : live !== undefined && isDeepStrictEqual(live, JSON.parse(JSON.stringify(expected))));
+      const matches = (live) =>
+        expected === undefined
+          ? live === undefined
+          : live !== undefined && isDeepStrictEqual(live, JSON.parse(JSON.stringify(expected)));
       if (s === "unsure") {
         counts.uncertain++;
         // Either the entry was there (and the answer is whether it matched)
         // or it had expired (and the answer is whether absent matched).
-        if (result !== matches(now.value) && result !== matches(undefined)) fail(`cas ${JSON.stringify(k)} answered ${result}`);
+        if (result !== matches(now.value) && result !== matches(undefined))
+          fail(`cas ${JSON.stringify(k)} answered ${result}`);
         if (result) write(k, value, ttlMs, at.start, at.end);
         else if (matches(now.value)) model.delete(JSON.stringify(k)); // so it had expired
       } else {
         const live = s === "present" ? now.value : undefined;
-        if (result !== matches(live)) fail(`cas ${JSON.stringify(k)} (${kind}, ${before}) answered ${result} with ${JSON.stringify(live)} stored`);
+        if (result !== matches(live))
+          fail(`cas ${JSON.stringify(k)} (${kind}, ${before}) answered ${result} with ${JSON.stringify(live)} stored`);
         if (result) write(k, value, ttlMs, at.start, at.end);
       }
     } else {
@@ -188,11 +202,13 @@ async function mixed({ ns, worker, seed, ms, keys: keyCount, graceMs = 0 }) {
         if (!prefix.every((p, i) => key[i] === p)) fail(`list ${JSON.stringify(prefix)} gave ${text}`);
         const [s, entry] = state(key, at);
         if (s === "absent") fail(`list ${JSON.stringify(prefix)} gave ${text}, which is not there`);
-        if (!isDeepStrictEqual(value, entry.value)) fail(`list gave ${text} = ${JSON.stringify(value)}, not ${JSON.stringify(entry.value)}`);
+        if (!isDeepStrictEqual(value, entry.value))
+          fail(`list gave ${text} = ${JSON.stringify(value)}, not ${JSON.stringify(entry.value)}`);
       }
       for (const k2 of keys) {
         if (!prefix.every((p, i) => k2[i] === p)) continue;
-        if (state(k2, at)[0] === "present" && !seen.has(JSON.stringify(k2))) fail(`list ${JSON.stringify(prefix)} missed ${JSON.stringify(k2)}`);
+        if (state(k2, at)[0] === "present" && !seen.has(JSON.stringify(k2)))
+          fail(`list ${JSON.stringify(prefix)} missed ${JSON.stringify(k2)}`);
       }
     }
   }

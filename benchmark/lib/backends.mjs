@@ -72,9 +72,13 @@ function sqliteCeiling(path) {
       const db = new Database(path);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
-      db.exec("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER)");
+      db.exec(
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER)",
+      );
       const text = JSON.stringify(note(0));
-      const set = db.prepare("INSERT INTO kv VALUES (?, ?, 0, NULL) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      const set = db.prepare(
+        "INSERT INTO kv VALUES (?, ?, 0, NULL) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      );
       const get = db.prepare("SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)");
       for (let i = 0; i < 1000; i++) set.run(`["doc","${i}"]`, text);
       const rate = async (op) => (await timeOps({ concurrency: 1, durationMs, op })).opsPerSec;

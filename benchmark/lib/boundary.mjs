@@ -21,7 +21,9 @@ const stringify = runInNewContext("JSON.stringify");
 /** The probe functions, from the benchmark's own addon. */
 function loadProbes() {
   if (!existsSync(PROBE_ADDON)) {
-    throw new Error(`${PROBE_ADDON} is missing: run \`npm run build:boundary-probe\` (\`npm run bench\` does) to build it`);
+    throw new Error(
+      `${PROBE_ADDON} is missing: run \`npm run build:boundary-probe\` (\`npm run bench\` does) to build it`,
+    );
   }
   return createRequire(import.meta.url)(PROBE_ADDON);
 }

@@ -21,7 +21,11 @@ export function note(i, bytes = 1500) {
 
 /** A remote actor document of 1–20 KB, varying with `i`. */
 export function remoteDocument(i) {
-  return { contextUrl: null, documentUrl: `https://remote.example/users/${i}`, document: note(i, 1000 + (i * 7919) % 19000) };
+  return {
+    contextUrl: null,
+    documentUrl: `https://remote.example/users/${i}`,
+    document: note(i, 1000 + ((i * 7919) % 19000)),
+  };
 }
 
 /** A public key as Fedify caches it. */

@@ -57,16 +57,18 @@ async function child(storeName) {
   const listSeconds = (performance.now() - listStarted) / 1000;
   const afterList = memory();
   if (listed !== ENTRIES) throw new Error(`listed ${listed} of ${ENTRIES}`);
-  process.stdout.write(JSON.stringify({
-    entries: ENTRIES,
-    baselineMiB: baseline,
-    filledMiB: filled.now - baseline,
-    fillPeakMiB: filled.peak - baseline,
-    // Growth of the peak while listing, over the filled store's RSS.
-    listGrowthMiB: peakReset ? afterList.peak - filled.now : null,
-    fillSeconds,
-    listSeconds,
-  }));
+  process.stdout.write(
+    JSON.stringify({
+      entries: ENTRIES,
+      baselineMiB: baseline,
+      filledMiB: filled.now - baseline,
+      fillPeakMiB: filled.peak - baseline,
+      // Growth of the peak while listing, over the filled store's RSS.
+      listGrowthMiB: peakReset ? afterList.peak - filled.now : null,
+      fillSeconds,
+      listSeconds,
+    }),
+  );
 }
 
 /** Runs each store's measurement in its own process; `{ fedikv, fedify }`. */

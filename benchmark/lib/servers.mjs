@@ -51,7 +51,10 @@ export async function serverBackends() {
         label: "@fedify/redis 1.8.7 (ioredis)",
         open: () => {
           const client = new Redis(redis.url);
-          return withClose(new FedifyRedisKvStore(client, { keyPrefix: prefix }), async () => void (await client.quit()));
+          return withClose(
+            new FedifyRedisKvStore(client, { keyPrefix: prefix }),
+            async () => void (await client.quit()),
+          );
         },
         prefill,
       },
@@ -146,11 +149,29 @@ function redisCeiling(url) {
     label: "redis-benchmark (GET/SET, 1.5 KB values)",
     measure: async () => {
       const rate = async (clients, test) => {
-        const { stdout } = await run("redis-benchmark", [
-          "-h", hostname, "-p", port || "6379", "-c", String(clients), "-n", String(clients === 1 ? 20000 : 200000),
-          "-d", String(JSON.stringify(note(0)).length), "-t", test, "--csv",
-        ], { timeout: 120_000 });
-        const line = stdout.trim().split("\n").find((l) => l.startsWith(`"${test.toUpperCase()}"`));
+        const { stdout } = await run(
+          "redis-benchmark",
+          [
+            "-h",
+            hostname,
+            "-p",
+            port || "6379",
+            "-c",
+            String(clients),
+            "-n",
+            String(clients === 1 ? 20000 : 200000),
+            "-d",
+            String(JSON.stringify(note(0)).length),
+            "-t",
+            test,
+            "--csv",
+          ],
+          { timeout: 120_000 },
+        );
+        const line = stdout
+          .trim()
+          .split("\n")
+          .find((l) => l.startsWith(`"${test.toUpperCase()}"`));
         return Number(JSON.parse(`[${line}]`)[1]);
       };
       return {
@@ -181,10 +202,14 @@ function pgbenchCeiling(url) {
       await run("psql", [...args, "-d", "postgres", "-c", "CREATE DATABASE fedikv_pgbench"]).catch(() => {});
       await run("pgbench", [...args, "-i", "-q", "-s", "1", "fedikv_pgbench"], { timeout: 120_000 });
       const tps = async (clients) => {
-        const { stdout } = await run("pgbench", [...args, "-S", "-n", "-c", String(clients), "-j", "2", "-T", "5", "fedikv_pgbench"], {
-          timeout: 60_000,
-          env: { ...process.env, PGSSLMODE: "disable" },
-        });
+        const { stdout } = await run(
+          "pgbench",
+          [...args, "-S", "-n", "-c", String(clients), "-j", "2", "-T", "5", "fedikv_pgbench"],
+          {
+            timeout: 60_000,
+            env: { ...process.env, PGSSLMODE: "disable" },
+          },
+        );
         return Number(/tps = ([\d.]+)/.exec(stdout)[1]);
       };
       const result = { "get (hit, 1.5 KB)": { 1: await tps(1), 64: await tps(64) } };
@@ -203,12 +228,27 @@ function mysqlslapCeiling(url) {
     measure: async () => {
       const table = uniqueName("slap");
       const base = ["-h", hostname, "-P", port || "3306", "-u", username || "root"];
-      await run("mysql", [...base, db, "-e", `CREATE TABLE ${table} (k INT PRIMARY KEY, v TEXT); INSERT INTO ${table} VALUES (1, REPEAT('x', 1500))`]);
+      await run("mysql", [
+        ...base,
+        db,
+        "-e",
+        `CREATE TABLE ${table} (k INT PRIMARY KEY, v TEXT); INSERT INTO ${table} VALUES (1, REPEAT('x', 1500))`,
+      ]);
       const rate = async (clients) => {
         const queries = clients === 1 ? 20000 : 200000;
         const started = performance.now();
-        await run("mysqlslap", [...base, `--create-schema=${db}`, `--concurrency=${clients}`, "--iterations=1",
-          `--number-of-queries=${queries}`, `--query=SELECT v FROM ${table} WHERE k = 1`], { timeout: 300_000 });
+        await run(
+          "mysqlslap",
+          [
+            ...base,
+            `--create-schema=${db}`,
+            `--concurrency=${clients}`,
+            "--iterations=1",
+            `--number-of-queries=${queries}`,
+            `--query=SELECT v FROM ${table} WHERE k = 1`,
+          ],
+          { timeout: 300_000 },
+        );
         return queries / ((performance.now() - started) / 1000);
       };
       const result = { "get (hit, 1.5 KB)": { 1: await rate(1), 64: await rate(64) } };

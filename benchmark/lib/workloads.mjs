@@ -29,7 +29,7 @@ export function workloads(Temporal) {
     },
     {
       name: "cas increment",
-      needs: (kv) => hasCas(kv) ? null : "no cas()",
+      needs: (kv) => (hasCas(kv) ? null : "no cas()"),
       // Each worker increments its own counter: the cost of get + cas, not
       // of contention (the tests cover contention).
       op: (kv, ns) => async (_i, worker) => {
@@ -56,7 +56,7 @@ export function workloads(Temporal) {
 function fedifyDay(name, { withCas }, day, fiveMinutes) {
   return {
     name,
-    needs: (kv) => !withCas || hasCas(kv) ? null : "no cas()",
+    needs: (kv) => (!withCas || hasCas(kv) ? null : "no cas()"),
     prepare: async (kv, ns) => {
       for (let i = 0; i < 500; i++) await kv.set([...ns, "publicKey", String(i)], publicKey(i));
       for (let i = 0; i < 800; i++) {
@@ -87,7 +87,7 @@ export function bigTableWorkloads(Temporal) {
   return [
     {
       name: "list 1,000 of 100,000",
-      needs: (kv) => typeof kv.list === "function" ? null : "no list()",
+      needs: (kv) => (typeof kv.list === "function" ? null : "no list()"),
       op: (kv, ns) => async () => {
         let n = 0;
         for await (const _ of kv.list([...ns, "list"])) n++;
@@ -106,6 +106,8 @@ export function bigTableWorkloads(Temporal) {
  * 1,000 notes under [...ns, "list"], as key/value/ttl triples.
  */
 export function* bigTableEntries(ns) {
-  for (let i = 0; i < 99_000; i++) yield { key: [...ns, "seen", String(i).padStart(6, "0")], value: true, ttlMs: 86_400_000 };
-  for (let i = 0; i < 1000; i++) yield { key: [...ns, "list", String(i).padStart(4, "0")], value: note(i, 300), ttlMs: null };
+  for (let i = 0; i < 99_000; i++)
+    yield { key: [...ns, "seen", String(i).padStart(6, "0")], value: true, ttlMs: 86_400_000 };
+  for (let i = 0; i < 1000; i++)
+    yield { key: [...ns, "list", String(i).padStart(4, "0")], value: note(i, 300), ttlMs: null };
 }
