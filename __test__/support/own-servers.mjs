@@ -179,77 +179,26 @@ export async function makeCertificates(dir) {
       "keyUsage=critical,keyCertSign,cRLSign",
     );
   }
-  await ssl(
-    "req",
-    "-new",
-    ...ecKey,
-    "-keyout",
-    path("server.key"),
-    "-out",
-    path("server.csr"),
-    "-subj",
-    "/CN=localhost",
-  );
-  writeFileSync(
-    path("server.ext"),
-    [
-      "basicConstraints=critical,CA:FALSE",
-      "keyUsage=critical,digitalSignature,keyEncipherment",
-      "extendedKeyUsage=serverAuth",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ].join("\n"),
-  );
-  await ssl(
-    "x509",
-    "-req",
-    "-in",
-    path("server.csr"),
-    "-CA",
-    path("ca.pem"),
-    "-CAkey",
-    path("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    path("server.ext"),
-    "-out",
-    path("server.pem"),
-  );
-  await ssl(
-    "req",
-    "-new",
-    ...ecKey,
-    "-keyout",
-    path("client.key"),
-    "-out",
-    path("client.csr"),
-    "-subj",
-    "/CN=fedikv test client",
-  );
-  writeFileSync(
-    path("client.ext"),
-    ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth"].join(
-      "\n",
-    ),
-  );
-  await ssl(
-    "x509",
-    "-req",
-    "-in",
-    path("client.csr"),
-    "-CA",
-    path("ca.pem"),
-    "-CAkey",
-    path("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    path("client.ext"),
-    "-out",
-    path("client.pem"),
-  );
+  /** A key and a certificate for `name`, signed by the test CA, with `extensions`. */
+  const issue = async (name, subject, extensions) => {
+    await ssl("req", "-new", ...ecKey, "-keyout", path(`${name}.key`), "-out", path(`${name}.csr`), "-subj", subject);
+    writeFileSync(path(`${name}.ext`), extensions.join("\n"));
+    await ssl(
+      ...["x509", "-req", "-in", path(`${name}.csr`), "-CA", path("ca.pem"), "-CAkey", path("ca.key")],
+      ...["-CAcreateserial", "-days", "2", "-extfile", path(`${name}.ext`), "-out", path(`${name}.pem`)],
+    );
+  };
+  await issue("server", "/CN=localhost", [
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=serverAuth",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ]);
+  await issue("client", "/CN=fedikv test client", [
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    "extendedKeyUsage=clientAuth",
+  ]);
   return {
     ca: path("ca.pem"),
     cert: path("server.pem"),
