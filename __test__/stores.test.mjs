@@ -5,11 +5,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
 import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "fedikv";
 import { testKvStore } from "fedikv/testing";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { startRedisCluster } from "./support/redis-cluster.mjs";
+import { openSqlite } from "./support/sqlite.mjs";
 import { server, uniqueName, unwanted } from "../support/servers.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "fedikv-test-"));
@@ -101,3 +103,102 @@ if (denokv.skip) {
     },
   );
 }
+
+// list() asks for the next page before it hands out this one (a page is 256
+// entries): a caller that stops in the first page and closes the store at
+// once leaves that page unread, with no error and no unhandled rejection,
+// even when that page fails; one that goes on gets the first page, then the
+// error.
+const leftPrefix = `${uniqueName("left")}::`;
+async function dropLeft() {
+  const kv = new RedisKvStore(redis.url, { keyPrefix: leftPrefix });
+  await kv.drop();
+  await kv.close();
+}
+
+/** Runs `body` and gives the unhandled rejections seen until 100 ms after it. */
+async function unhandledDuring(body) {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    await body();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+  return unhandled;
+}
+
+describe("a listing left in its first page", () => {
+  const stores = [
+    ["MemoryKvStore", () => new MemoryKvStore()],
+    ["SqliteKvStore", () => new SqliteKvStore(join(dir, `left${files++}.db`))],
+    ["RedisKvStore", () => new RedisKvStore(redis.url, { keyPrefix: leftPrefix }), redis.skip, dropLeft],
+  ];
+  for (const [name, open, skip = false, cleanup] of stores) {
+    test(name, { skip }, async () => {
+      const kv = open();
+      const unhandled = await unhandledDuring(async () => {
+        try {
+          await Promise.all(Array.from({ length: 600 }, (_, i) => kv.set(["left", String(i).padStart(3, "0")], i)));
+          let all = 0;
+          for await (const _ of kv.list(["left"])) all++;
+          assert.equal(all, 600);
+          const taken = [];
+          for await (const entry of kv.list(["left"])) {
+            taken.push(entry.value);
+            if (taken.length === 3) break;
+          }
+          assert.equal(taken.length, 3);
+          // Closed while the second page may still be on its way.
+          const iterator = kv.list(["left"])[Symbol.asyncIterator]();
+          assert.equal(typeof (await iterator.next()).value.value, "number");
+          await kv.close();
+          await iterator.return();
+        } finally {
+          await kv.close();
+        }
+      });
+      assert.deepEqual(unhandled, []);
+      if (cleanup) await cleanup();
+    });
+  }
+
+  test("SqliteKvStore, its second page failing", async () => {
+    // A row that is not JSON, in the second page, written before fedikv
+    // opens the file (the tests' own SQLite: support/sqlite.mjs).
+    const path = join(dir, `left${files++}.db`);
+    const db = openSqlite(path);
+    db.exec(
+      "CREATE TABLE fedify_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER)",
+    );
+    const insert = db.prepare("INSERT INTO fedify_kv VALUES (?, ?, 0, NULL)");
+    for (let i = 0; i < 600; i++) {
+      insert.run(JSON.stringify(["left", String(i).padStart(3, "0")]), i === 300 ? "{not json" : String(i));
+    }
+    db.close();
+    const kv = new SqliteKvStore(path);
+    const unhandled = await unhandledDuring(async () => {
+      try {
+        const taken = [];
+        for await (const entry of kv.list(["left"])) {
+          taken.push(entry.value);
+          if (taken.length === 3) break;
+        }
+        assert.deepEqual(taken, [0, 1, 2]);
+        let reached = 0;
+        await assert.rejects(
+          async () => {
+            for await (const _ of kv.list(["left"])) reached++;
+          },
+          (error) => error.code === "ERR_FEDIKV_INVALID_DATA",
+        );
+        assert.ok(reached >= 256, `the first page came before the error (${reached} entries)`);
+      } finally {
+        await kv.close();
+      }
+    });
+    assert.deepEqual(unhandled, []);
+  });
+});

@@ -301,24 +301,43 @@ async function* pagesWithExpiry(native, prefixJson) {
 
 /**
  * The pages of a listing, each parsed with one `JSON.parse`: arrays of
- * `[key, value]`, or `[key, value, expiresAt]` when `withExpiry`.
+ * `[key, value]`, or `[key, value, expiresAt]` when `withExpiry`. The next
+ * page is asked for before this one is handed out, so the store fetches it
+ * while the caller works through this one (on Redis, the `SCAN`s of the
+ * next page overlap the parsing of this one).
  */
 async function* parsedPages(native, prefixJson, withExpiry) {
-  let cursor = null;
-  do {
-    const page = await native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, withExpiry);
-    let entries;
+  // A page that fails fails when it is reached, not when it is asked for:
+  // a store that answers at once throws here, and that becomes a rejection.
+  const fetch = (cursor) => {
     try {
-      entries = JSON.parse(page.entries);
+      return native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, withExpiry);
     } catch (error) {
-      throw fedikvError(
-        "ERR_FEDIKV_INVALID_DATA",
-        `fedikv: a value under ${prefixJson ?? "the store"} is not JSON: ${error.message}`,
-      );
+      return Promise.reject(error);
     }
-    yield entries;
-    cursor = page.cursor ?? null;
-  } while (cursor !== null);
+  };
+  let next = fetch(null);
+  try {
+    while (next !== null) {
+      const page = await next;
+      next = page.cursor == null ? null : fetch(page.cursor);
+      let entries;
+      try {
+        entries = JSON.parse(page.entries);
+      } catch (error) {
+        throw fedikvError(
+          "ERR_FEDIKV_INVALID_DATA",
+          `fedikv: a value under ${prefixJson ?? "the store"} is not JSON: ${error.message}`,
+        );
+      }
+      yield entries;
+    }
+  } finally {
+    // A caller that stops early (or a page that failed) leaves the page
+    // fetched ahead unread: its failure, if any, is nobody's to handle.
+    // (A store that answered at once gave the page itself, not a promise.)
+    if (next !== null) Promise.resolve(next).catch(() => {});
+  }
 }
 
 module.exports = {

@@ -34,13 +34,31 @@ use std::collections::{HashMap, HashSet, VecDeque};
 /// `SCAN`'s `COUNT` starts at the page size (at least this), so that a page
 /// of a dense listing takes one `SCAN`...
 const MIN_SCAN_COUNT: usize = 16;
-/// ...and doubles after a `SCAN` that found nothing, up to four pages (at
-/// most this), so that a sparse listing takes fewer round trips. It bounds
-/// the keys a cursor carries.
-const MAX_SCAN_COUNT: usize = 4096;
+/// ...and is then sized from the share of matching keys seen so far, to
+/// find what the page still needs in one more `SCAN`, up to this. `SCAN`'s
+/// cost on the server is per key visited, whatever `COUNT` is, so a large
+/// `COUNT` only saves round trips; it bounds the keys a cursor carries
+/// (a `SCAN` in a denser stretch than the one before may find more than
+/// the page needs).
+const MAX_SCAN_COUNT: usize = 16_384;
 /// At most this many `SCAN`s per page, so that one page call stays short
 /// even when few keys match; the page may then be short, with a cursor.
 const MAX_SCANS_PER_PAGE: usize = 32;
+
+/// The `COUNT` of the next `SCAN`: enough keys, at the share of matches
+/// seen so far (`matched` of `visited`), to find `needed` more, with a
+/// quarter to spare; the page size for the first.
+fn scan_count(needed: usize, matched: usize, visited: usize) -> usize {
+    let wanted = if visited == 0 {
+        needed
+    } else {
+        // needed / (share of matches), the share counted as at least one
+        // match so that a stretch without any grows the COUNT to its bound.
+        let share = (matched.max(1) as f64) / (visited as f64);
+        ((needed as f64 / share) * 1.25).ceil() as usize
+    };
+    wanted.clamp(MIN_SCAN_COUNT, MAX_SCAN_COUNT)
+}
 
 /// Where a listing stands; its JSON text is the cursor.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -140,10 +158,8 @@ impl Listing<'_> {
 
         let mut seen: HashSet<String> = pos.pending.iter().cloned().collect();
         let mut picked: Vec<(String, Key)> = Vec::with_capacity(limit);
-        let mut count = limit.clamp(MIN_SCAN_COUNT, MAX_SCAN_COUNT);
-        let max_count = limit
-            .saturating_mul(4)
-            .clamp(MIN_SCAN_COUNT, MAX_SCAN_COUNT);
+        // What this page's `SCAN`s visited and found, for their `COUNT`.
+        let (mut visited, mut matched) = (0, 0);
         let mut scans = 0;
         loop {
             while picked.len() < limit {
@@ -164,6 +180,8 @@ impl Listing<'_> {
                     break;
                 }
                 scans += 1;
+                // Nothing is pending here: the page took it all.
+                let count = scan_count(limit - picked.len(), matched, visited);
                 let (next, keys) = self.scan(conn, &pos.node, &scan, count).await?;
                 let before = pos.pending.len();
                 for key in keys {
@@ -177,9 +195,8 @@ impl Listing<'_> {
                         pos.pending.push_back(suffix.to_owned());
                     }
                 }
-                if pos.pending.len() == before {
-                    count = (count * 2).min(max_count);
-                }
+                visited += count;
+                matched += pos.pending.len() - before;
                 pos.scan = (next != "0").then_some(next);
                 continue;
             }
@@ -393,6 +410,21 @@ mod tests {
                 ErrorKind::InvalidOption
             );
         }
+    }
+
+    #[test]
+    fn scan_count_follows_the_share_of_matches() {
+        // The first SCAN of a page: the page size, within the bounds.
+        assert_eq!(scan_count(256, 0, 0), 256);
+        assert_eq!(scan_count(1, 0, 0), MIN_SCAN_COUNT);
+        assert_eq!(scan_count(100_000, 0, 0), MAX_SCAN_COUNT);
+        // Every key matched: what is still needed, a quarter more.
+        assert_eq!(scan_count(100, 256, 256), 125);
+        // One key in a hundred: a hundred times what is needed, bounded.
+        assert_eq!(scan_count(10, 3, 300), 1250);
+        assert_eq!(scan_count(254, 3, 300), MAX_SCAN_COUNT);
+        // Nothing matched yet: as if one had, so the COUNT grows.
+        assert_eq!(scan_count(2, 0, 256), 640);
     }
 
     #[test]
