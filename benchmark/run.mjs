@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The benchmark: every fedikv store beside Fedify's own store for the same
-// backend and the engine's or server's ceiling, in one run, on one machine.
+// backend and the physical limits of its work (the engine's or server's
+// ceiling, V8's JSON, a bare SCAN), in one run, on one machine; each fedikv
+// figure is also given as a percentage of its limit.
 //
 //   npm run bench                      all backends, 3 repetitions, 1 s per measurement
 //   npm run bench -- --quick           1 repetition, 0.3 s (a smoke run)
@@ -21,6 +23,7 @@ import { serverBackends } from "./lib/servers.mjs";
 import { summarize, timeOps } from "./lib/measure.mjs";
 import { measureRss } from "./lib/rss.mjs";
 import { measureBoundary } from "./lib/boundary.mjs";
+import { ceilingLimits } from "./lib/limits.mjs";
 import { bigTableEntries, bigTableWorkloads, workloads } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
@@ -61,8 +64,12 @@ async function measureWorkload(side, workload) {
   }
 }
 
-/** Runs the workloads that need a table of 100,000 entries on one store. */
-async function measureBigTable(side, results) {
+/**
+ * Runs the workloads that need a table of 100,000 entries on one store;
+ * `limits`, when given, is measured on the same table right after the
+ * workload it names, and its limits pushed onto `limitRuns`.
+ */
+async function measureBigTable(side, results, limits, limitRuns) {
   const kv = await side.open();
   try {
     const ns = ["bench", randomUUID()];
@@ -76,6 +83,7 @@ async function measureBigTable(side, results) {
         const timing = skip ? { skip } : await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
         ((results[workload.name] ??= {})[concurrency] ??= []).push(timing);
       }
+      if (limits?.after === workload.name) limitRuns.push(await limits.measure({ ns, timeOps, durationMs }));
     }
   } finally {
     await close(kv);
@@ -110,17 +118,28 @@ try {
       }
       log(`  ${workload.name}`);
     }
+    const bigTableLimitRuns = [];
     for (let rep = 0; rep < reps; rep++) {
-      for (const [name, side] of Object.entries(sides)) await measureBigTable(side, raw[name]);
+      for (const [name, side] of Object.entries(sides)) {
+        const limits = name === "fedikv" ? backend.bigTableLimits : null;
+        await backend.beforeBigTable?.();
+        await measureBigTable(side, raw[name], limits, bigTableLimitRuns);
+      }
     }
-    log("  ceiling");
+    log("  ceiling and limits");
     const ceiling = backend.ceiling ? await backend.ceiling.measure(timeOps, { durationMs: durationMs * reps }) : null;
+    const limits = mergeLimitRuns([
+      ...(backend.ceiling ? [ceilingLimits(backend.ceiling.label, ceiling)] : []),
+      ...(backend.limits ? [await backend.limits.measure(timeOps, { durationMs: durationMs * reps })] : []),
+    ]).concat(mergeLimitRuns(bigTableLimitRuns));
     await backend.cleanup?.();
+    const operations = summarizeBackend(raw, ceiling, limits);
     collected.backends[backend.name] = {
       fedify: backend.fedify?.label ?? "(no Fedify store runs here)",
       fedikv: backend.fedikv.label,
       ceiling: backend.ceiling?.label ?? null,
-      operations: summarizeBackend(raw, ceiling),
+      limits: limits.map((limit) => withPercentages(limit, operations)),
+      operations,
     };
   }
   if (selected.includes("memory") && !args["skip-rss"]) {
@@ -131,7 +150,40 @@ try {
   local.cleanup();
 }
 
-function summarizeBackend(raw, ceiling) {
+/**
+ * Limits measured in several runs (or several kinds measured once each),
+ * one entry per limit and workload, each rate summarized over the runs.
+ */
+function mergeLimitRuns(runs) {
+  const merged = new Map();
+  for (const limit of runs.flat()) {
+    const id = `${limit.name}\u0000${limit.of}`;
+    const entry = merged.get(id) ?? { ...limit, opsPerSec: {}, rates: {} };
+    for (const [concurrency, n] of Object.entries(limit.opsPerSec)) (entry.rates[concurrency] ??= []).push(n);
+    merged.set(id, entry);
+  }
+  return [...merged.values()].map(({ rates, ...limit }) => ({
+    ...limit,
+    opsPerSec: Object.fromEntries(Object.entries(rates).map(([c, list]) => [c, summarize(list)])),
+  }));
+}
+
+/** The limit's rate at a concurrency, if it holds there. */
+function limitAt(limit, concurrency) {
+  return (limit.opsPerSec[concurrency] ?? (limit.anyConcurrency ? limit.opsPerSec[1] : undefined))?.median;
+}
+
+/** The limit with fedikv's rate for its workload as a percentage of it, at each concurrency. */
+function withPercentages(limit, operations) {
+  const percentOfFedikv = {};
+  for (const [concurrency, r] of Object.entries(operations[limit.of] ?? {})) {
+    const n = limitAt(limit, concurrency);
+    if (n && !r.fedikv.skip) percentOfFedikv[concurrency] = (100 * r.fedikv.opsPerSec.median) / n;
+  }
+  return { ...limit, fedikvPercent: percentOfFedikv };
+}
+
+function summarizeBackend(raw, ceiling, limits) {
   const operations = {};
   for (const [op, byConcurrency] of Object.entries(raw.fedikv)) {
     operations[op] = {};
@@ -151,10 +203,22 @@ function summarizeBackend(raw, ceiling) {
         fedikv,
         ratio: fedify.skip || fedikv.skip ? null : fedikv.opsPerSec.median / fedify.opsPerSec.median,
         ceiling: ceiling?.[op]?.[concurrency] ? { opsPerSec: ceiling[op][concurrency] } : null,
+        limit: bestLimit(limits, op, concurrency, fedikv),
       };
     }
   }
   return operations;
+}
+
+/** The highest basis limit of a workload at a concurrency, with fedikv's percentage of it. */
+function bestLimit(limits, op, concurrency, fedikv) {
+  let best = null;
+  for (const limit of limits) {
+    const n = limit.of === op && limit.basis ? limitAt(limit, concurrency) : undefined;
+    if (n && (!best || n > best.opsPerSec)) best = { name: limit.name, opsPerSec: n };
+  }
+  if (best && !fedikv.skip) best.percent = (100 * fedikv.opsPerSec.median) / best.opsPerSec;
+  return best;
 }
 
 function machine() {
@@ -171,30 +235,57 @@ function markdown(result) {
   const lines = [
     `Machine: ${result.machine.cpus}, ${result.machine.memory}, Node ${result.machine.node}. ` +
       `${result.reps} repetition(s) of ${result.durationMs / 1000} s per measurement; operations per second, median (min–max); ` +
-      `latency p50 / p99 in µs at concurrency 1. The ceiling at "64" is the server's own tool with 64 clients (50 for redis-benchmark).`,
+      `latency p50 / p99 in µs at concurrency 1. "limit" is the best of the measured limits of that work (listed below each table, ` +
+      `measured in this run); a server tool's limit at "64" is the tool with 64 clients (50 for redis-benchmark).`,
     "",
   ];
   for (const [name, b] of Object.entries(result.backends)) {
     lines.push(`#### ${name}: ${b.fedikv} vs ${b.fedify}${b.ceiling ? ` (ceiling: ${b.ceiling})` : ""}`, "");
     lines.push(
-      "| operation | conc. | Fedify ops/s | fedikv ops/s | fedikv ÷ Fedify | Fedify p50 / p99 µs | fedikv p50 / p99 µs | ceiling ops/s |",
+      "| operation | conc. | Fedify ops/s | fedikv ops/s | fedikv ÷ Fedify | Fedify p50 / p99 µs | fedikv p50 / p99 µs | limit ops/s | fedikv % of limit |",
     );
-    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|");
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const [op, byConcurrency] of Object.entries(b.operations)) {
       for (const [concurrency, r] of Object.entries(byConcurrency)) {
         const cell = (s) =>
           s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
         const lat = (s) => (s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
         lines.push(
-          `| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.ceiling ? fmt(r.ceiling.opsPerSec) : ""} |`,
+          `| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.limit ? fmt(r.limit.opsPerSec) : ""} | ${r.limit?.percent == null ? "" : `**${percent(r.limit.percent)}**`} |`,
         );
       }
     }
     lines.push("");
+    if (b.limits?.length) lines.push(...limitsMarkdown(name, b.limits));
   }
   if (result.memoryRss) lines.push(...rssMarkdown(result.memoryRss));
   if (result.boundary) lines.push(...boundaryMarkdown(result.boundary));
   return lines.join("\n");
+}
+
+const percent = (p) => `${p >= 10 ? Math.round(p) : p.toFixed(1)} %`;
+
+function limitsMarkdown(name, limits) {
+  const lines = [
+    `${name}'s limits ("any": one thread or one connection does the work, so the limit holds at any concurrency; * marks the limits a percentage is taken against):`,
+    "",
+    "| limit | of | conc. | ops/s | fedikv % of it at c1 | at c64 |",
+    "|---|---|---:|---:|---:|---:|",
+  ];
+  for (const limit of limits) {
+    for (const [concurrency, r] of Object.entries(limit.opsPerSec)) {
+      const at = (c) =>
+        limit.fedikvPercent[c] == null || (!limit.anyConcurrency && c !== concurrency)
+          ? ""
+          : percent(limit.fedikvPercent[c]);
+      const spread = r.runs > 1 ? ` (${fmt(r.min)}–${fmt(r.max)})` : "";
+      lines.push(
+        `| ${limit.name}${limit.basis ? " *" : ""}${limit.note ? `; ${limit.note}` : ""} | ${limit.of} | ${limit.anyConcurrency ? "any" : concurrency} | ${fmt(r.median)}${spread} | ${at("1")} | ${at("64")} |`,
+      );
+    }
+  }
+  lines.push("");
+  return lines;
 }
 
 function boundaryMarkdown(boundary) {

@@ -1,14 +1,13 @@
 // The backends the benchmark compares: for each, fedikv's store, Fedify's
-// own store for that backend, and, where there is one, the ceiling of the
-// engine or server itself.
+// own store for that backend, and the limits of what the store must do
+// (benchmark/lib/limits.mjs): the engine itself, or V8's JSON.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { MemoryKvStore as FedifyMemoryKvStore } from "@fedify/fedify";
 import { MemoryKvStore, SqliteKvStore } from "../../index.js";
 import { FedifySqliteLayout } from "../../support/fedify-sqlite.mjs";
-import { note } from "./documents.mjs";
+import { memoryLimits, sqliteLimits } from "./limits.mjs";
 
 /** Sets entries through the store itself, 64 at a time. */
 export async function prefillThroughStore(kv, entries, Temporal) {
@@ -34,6 +33,7 @@ export function backends() {
         name: "memory",
         fedikv: { label: "fedikv MemoryKvStore", open: () => new MemoryKvStore() },
         fedify: { label: "@fedify/fedify MemoryKvStore", open: () => new FedifyMemoryKvStore() },
+        limits: memoryLimits(),
       },
       {
         name: "SQLite",
@@ -55,40 +55,8 @@ export function backends() {
             })();
           },
         },
-        ceiling: sqliteCeiling(join(dir, "ceiling.db")),
+        limits: sqliteLimits((name) => join(dir, `limit-${name}-${files++}.db`)),
       },
     ],
-  };
-}
-
-/**
- * The SQLite engine itself: better-sqlite3 prepared statements on a WAL
- * table of the same layout, no JSON, no validation.
- */
-function sqliteCeiling(path) {
-  return {
-    label: "SQLite engine (better-sqlite3, WAL, prepared)",
-    measure: async (timeOps, { durationMs }) => {
-      const db = new Database(path);
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
-      db.exec(
-        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER)",
-      );
-      const text = JSON.stringify(note(0));
-      const set = db.prepare(
-        "INSERT INTO kv VALUES (?, ?, 0, NULL) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      );
-      const get = db.prepare("SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)");
-      for (let i = 0; i < 1000; i++) set.run(`["doc","${i}"]`, text);
-      const rate = async (op) => (await timeOps({ concurrency: 1, durationMs, op })).opsPerSec;
-      // One connection, synchronous: concurrency 64 would measure the same.
-      const result = {
-        "get (hit, 1.5 KB)": { 1: await rate(async (i) => get.get(`["doc","${i % 1000}"]`, 0)) },
-        "set (1.5 KB)": { 1: await rate(async (i) => set.run(`["doc","${i % 1000}"]`, text)) },
-      };
-      db.close();
-      return result;
-    },
   };
 }

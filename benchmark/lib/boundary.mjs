@@ -19,7 +19,7 @@ const PROBE_ADDON = fileURLToPath(new URL("../../.tmp/boundary-probe/fedikv.node
 const stringify = runInNewContext("JSON.stringify");
 
 /** The probe functions, from the benchmark's own addon. */
-function loadProbes() {
+export function loadProbes() {
   if (!existsSync(PROBE_ADDON)) {
     throw new Error(
       `${PROBE_ADDON} is missing: run \`npm run build:boundary-probe\` (\`npm run bench\` does) to build it`,

@@ -1,5 +1,6 @@
 // The server backends of the benchmark: fedikv's store, Fedify's package on
-// the same server, and the server's own ceiling measured with its own tool.
+// the same server, and the server's own ceiling measured with its own tool
+// (and, for a Redis listing, a bare SCAN loop: benchmark/lib/limits.mjs).
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { RedisKvStore as FedifyRedisKvStore } from "@fedify/redis";
@@ -9,6 +10,7 @@ import postgres from "postgres";
 import { MysqlKvStore, PostgresKvStore, RedisKvStore } from "../../index.js";
 import { server, uniqueName } from "../../support/servers.mjs";
 import { note } from "./documents.mjs";
+import { redisScanLimits } from "./limits.mjs";
 
 const run = promisify(execFile);
 
@@ -59,11 +61,12 @@ export async function serverBackends() {
         prefill,
       },
       ceiling: redisCeiling(redis.url),
-      cleanup: async () => {
-        const kv = new RedisKvStore(redis.url, { keyPrefix: prefix });
-        await kv.drop();
-        await kv.close();
-      },
+      bigTableLimits: bareScan(redis.url, prefix),
+      // A listing scans the whole key space: each big table starts from an
+      // empty prefix, so that it lists 1,000 of 100,000 keys, not of the
+      // earlier runs' and workloads' too.
+      beforeBigTable: () => dropPrefix(redis.url, prefix),
+      cleanup: () => dropPrefix(redis.url, prefix),
     });
   }
 
@@ -140,6 +143,27 @@ export async function serverBackends() {
     });
   }
   return { list, skipped: [redis, pg, mysql].filter((s) => s.skip).map((s) => s.skip) };
+}
+
+/** Deletes every key under the prefix. */
+async function dropPrefix(url, prefix) {
+  const kv = new RedisKvStore(url, { keyPrefix: prefix });
+  await kv.drop();
+  await kv.close();
+}
+
+/**
+ * The bare SCAN loops of benchmark/lib/limits.mjs with the pattern fedikv's
+ * listing sends: the store prefix and the encoded list prefix, then `*`
+ * (neither has a glob character to escape here).
+ */
+function bareScan(url, prefix) {
+  const scan = redisScanLimits(url);
+  return {
+    after: scan.after,
+    measure: ({ ns, ...rest }) =>
+      scan.measure({ ...rest, pattern: `${redisKey(prefix, [...ns, "list"])}*`, expected: 1000 }),
+  };
 }
 
 /** `redis-benchmark` GET and SET of a 1.5 KB value, 1 and 50 clients. */
