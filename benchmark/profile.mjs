@@ -29,6 +29,22 @@ const profiles = {
     prepare: (kv) => kv.set(["doc"], DOC),
     op: (kv) => () => kv.get(["doc"]),
   },
+  "sqlite-get": {
+    open: () => new SqliteKvStore(join(dir, "get.db")),
+    prepare: (kv) => kv.set(["doc"], DOC),
+    op: (kv) => () => kv.get(["doc"]),
+  },
+  "sqlite-set": {
+    open: () => new SqliteKvStore(join(dir, "set.db")),
+    op: (kv) => (i) => kv.set(["doc", String(i % 1000)], DOC),
+  },
+  "redis-list": {
+    open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),
+    prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
+    op: (kv) => async () => {
+      for await (const _ of kv.list(["p", "list"]));
+    },
+  },
   "redis-get": {
     open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),
     prepare: (kv) => kv.set(["doc"], DOC),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A flame graph of one benchmark operation: benchmark/profiles/<name>.svg and
 # the top of `perf report` as <name>.txt. Needs perf (linux-perf) and inferno
-# (`cargo install inferno`); run `npm run build` first (a release build).
+# (`cargo install inferno`) for the flame graph; run `npm run build` first (a
+# release build).
 #   bash benchmark/profile.sh <name> [seconds] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,9 @@ rm -f "$ready"
 perf report -i "$data" --no-children --sort comm,dso -g none --percent-limit 1 2>/dev/null | grep '%' >> "$out/$name.txt"
 echo >> "$out/$name.txt"
 perf report -i "$data" --children --sort sym -g none --percent-limit 2 2>/dev/null | grep '%' | head -60 >> "$out/$name.txt"
-perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "fedikv: $name, concurrency $concurrency" > "$out/$name.svg"
-echo "wrote $out/$name.svg and $out/$name.txt"
+if command -v inferno-flamegraph >/dev/null; then
+  perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "fedikv: $name, concurrency $concurrency" > "$out/$name.svg"
+  echo "wrote $out/$name.svg and $out/$name.txt"
+else
+  echo "wrote $out/$name.txt (no flame graph: \`cargo install inferno\` for $out/$name.svg)"
+fi
