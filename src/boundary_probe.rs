@@ -63,8 +63,10 @@ pub struct RusqliteRates {
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS fedify_kv (key TEXT PRIMARY KEY, \
      value TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER); \
      CREATE INDEX IF NOT EXISTS idx_fedify_kv_expires ON fedify_kv (expires);";
-const GET: &str = "SELECT value FROM fedify_kv WHERE key = ?1 AND (expires IS NULL OR expires > ?2)";
-const UPSERT: &str = "INSERT INTO fedify_kv (key, value, created, expires) VALUES (?1, ?2, ?3, ?4) \
+const GET: &str =
+    "SELECT value FROM fedify_kv WHERE key = ?1 AND (expires IS NULL OR expires > ?2)";
+const UPSERT: &str =
+    "INSERT INTO fedify_kv (key, value, created, expires) VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires";
 /// Keys cycled through, as the benchmark's get and set workloads do.
 const KEYS: usize = 1000;

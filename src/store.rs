@@ -87,7 +87,10 @@ impl Store {
     ) -> Result<bool> {
         let backend = self.open()?;
         // JSON.stringify's output, as for set.
-        expected.into_iter().chain(new.as_deref()).for_each(debug_assert_json);
+        expected
+            .into_iter()
+            .chain(new.as_deref())
+            .for_each(debug_assert_json);
         backend.cas(key, expected, new, ttl).await
     }
 
