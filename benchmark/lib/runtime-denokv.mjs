@@ -4,11 +4,13 @@
 // the benchmark runs (npm has no @fedify/denokv). Read against
 // packages/denokv/src/mod.ts of fedify-dev/fedify; the same Deno.Kv calls in
 // the same order: get, set with { expireIn } in milliseconds, delete, cas as
-// a get, a deep comparison (es-toolkit's isEqual, as there) and an
+// a get, a deep comparison (es-toolkit's isEqual there; node:util's
+// isDeepStrictEqual here, which Deno has too, so that the benchmark needs
+// no package it does not declare) and an
 // atomic().check(entry).set().commit() retried while another writer got in
 // between, and list as a get of the prefix key itself followed by
 // list({ prefix }) (Deno KV's prefix selector leaves the prefix key out).
-import { isEqual } from "es-toolkit";
+import { isDeepStrictEqual } from "node:util";
 
 /** Deno KV's expireIn for a Fedify TTL, or no options at all without one. */
 function expiry(options) {
@@ -40,7 +42,7 @@ export class FedifyDenoKvLayout {
   async cas(key, expected, value, options) {
     for (;;) {
       const entry = await this.#kv.get(key);
-      if (!isEqual(entry.value ?? undefined, expected)) return false;
+      if (!isDeepStrictEqual(entry.value ?? undefined, expected)) return false;
       // The check is on the entry's versionstamp: a writer in between makes
       // the commit fail, and the comparison is made again on what it wrote.
       const { ok } = await this.#kv.atomic().check(entry).set(key, value, expiry(options)).commit();
