@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Temporal } from "@js-temporal/polyfill";
-import { MemoryKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
+import { DenoKvStore, MemoryKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
 import { timeOps } from "./lib/measure.mjs";
 import { note } from "./lib/documents.mjs";
 import { prefillThroughStore } from "./lib/backends.mjs";
@@ -37,6 +37,11 @@ const profiles = {
   "sqlite-set": {
     open: () => new SqliteKvStore(join(dir, "set.db")),
     op: (kv) => (i) => kv.set(["doc", String(i % 1000)], DOC),
+  },
+  "denokv-get": {
+    open: () => new DenoKvStore(join(dir, "denokv.sqlite3")),
+    prepare: (kv) => kv.set(["doc"], DOC),
+    op: (kv) => () => kv.get(["doc"]),
   },
   "redis-list": {
     open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),

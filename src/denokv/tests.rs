@@ -138,6 +138,22 @@ fn codec_writes_what_v8_serialize_writes() {
 }
 
 #[test]
+fn strings_are_escaped_where_json_stringify_escapes_them() {
+    // Escapes between runs that are copied whole, at the ends, side by
+    // side, in Latin-1 (ASCII and not) and in two-byte strings.
+    for text in [
+        r#""plain ascii text, a long run of it""#,
+        r#""ab\"cd\\ef\ngh\u0001ij\t""#,
+        r#""\"\"\\\u001f""#,
+        "\"caf\u{e9} \\\"cr\u{e8}me\\\" \\n\"",
+        "\"\u{1f600} and \\\"quotes\\\"\\r\"",
+    ] {
+        let bytes = v8::json_to_v8(text).unwrap();
+        assert_eq!(v8::v8_to_json(&bytes).unwrap(), text, "{text}");
+    }
+}
+
+#[test]
 fn codec_reads_what_json_stringify_makes_of_v8_values() {
     for (name, v8_hex, stringified) in DECODE_ONLY {
         assert_eq!(

@@ -290,11 +290,7 @@ pub(super) fn write_json(out: &mut String, value: &Value, depth: usize) -> Resul
 fn write_json_string(out: &mut String, s: &JsString) {
     out.push('"');
     match s {
-        JsString::Text(text) => {
-            for c in text.chars() {
-                push_json_char(out, c);
-            }
-        }
+        JsString::Text(text) => push_json_text(out, text),
         JsString::Units(units) => {
             for c in char::decode_utf16(units.iter().copied()) {
                 match c {
@@ -307,6 +303,24 @@ fn write_json_string(out: &mut String, s: &JsString) {
         }
     }
     out.push('"');
+}
+
+/// `text` escaped as in [`write_json_string`], the runs that need no escape
+/// copied whole (a character is escaped only below U+0020 or as `"` and
+/// `\`, all ASCII, so every cut falls between characters). Per character,
+/// this was a fifth of a Deno KV `get` (benchmark/profiles/denokv-get.txt).
+fn push_json_text(out: &mut String, text: &str) {
+    out.reserve(text.len());
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.push_str(&text[start..i]);
+        push_json_char(out, char::from(b));
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
 }
 
 fn push_json_char(out: &mut String, c: char) {
