@@ -43,6 +43,13 @@ const profiles = {
     prepare: (kv) => kv.set(["doc"], DOC),
     op: (kv) => () => kv.get(["doc"]),
   },
+  "denokv-list": {
+    open: () => new DenoKvStore(join(dir, "denokv-list.sqlite3")),
+    prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
+    op: (kv) => async () => {
+      for await (const _ of kv.list(["p", "list"]));
+    },
+  },
   "redis-list": {
     open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),
     prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
