@@ -15,8 +15,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import { DenoKvStore, MemoryKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
 import { timeOps } from "./lib/measure.mjs";
 import { note } from "./lib/documents.mjs";
-import { prefillThroughStore } from "./lib/backends.mjs";
-import { bigTableEntries } from "./lib/workloads.mjs";
+import { bigTableEntries, prefillThroughStore } from "./lib/workloads.mjs";
 
 const DOC = note(0);
 const dir = mkdtempSync(join(tmpdir(), "fedikv-profile-"));

@@ -18,13 +18,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Temporal } from "@js-temporal/polyfill";
-import { backends, prefillThroughStore } from "./lib/backends.mjs";
+import { backends } from "./lib/backends.mjs";
 import { serverBackends } from "./lib/servers.mjs";
-import { summarize, timeOps } from "./lib/measure.mjs";
+import { CONCURRENCY, measureWorkload, summarize, summarizeRuns, timeOps, timeWorkloads } from "./lib/measure.mjs";
+import { fmt, latencyCell, opsCell } from "./lib/report.mjs";
 import { measureRss } from "./lib/rss.mjs";
 import { measureBoundary } from "./lib/boundary.mjs";
 import { ceilingLimits } from "./lib/limits.mjs";
-import { bigTableEntries, bigTableWorkloads, workloads } from "./lib/workloads.mjs";
+import { bigTableEntries, bigTableWorkloads, prefillThroughStore, workloads } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -39,30 +40,14 @@ const { values: args } = parseArgs({
 });
 const reps = Number(args.reps ?? (args.quick ? 1 : 3));
 const durationMs = 1000 * Number(args.seconds ?? (args.quick ? 0.3 : 1));
-const CONCURRENCY = [1, 64];
 const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
 
 async function close(kv) {
   if (typeof kv.close === "function") await kv.close();
 }
 
-/** Measures one workload on a fresh store: { [concurrency]: timing } or a skip reason. */
-async function measureWorkload(side, workload) {
-  const kv = await side.open();
-  try {
-    const skip = workload.needs?.(kv);
-    if (skip) return { skip };
-    const ns = ["bench", randomUUID()];
-    await workload.prepare?.(kv, ns);
-    const out = {};
-    for (const concurrency of CONCURRENCY) {
-      out[concurrency] = await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
-    }
-    return out;
-  } finally {
-    await close(kv);
-  }
-}
+/** One workload on a fresh store of `side`: { [concurrency]: timing } or { skip }. */
+const measureOn = (side, workload) => measureWorkload({ open: () => side.open(), close }, workload, durationMs);
 
 /**
  * Runs the workloads that need a table of 100,000 entries on one store;
@@ -77,14 +62,9 @@ async function measureBigTable(side, results, limits, limitRuns) {
     if (side.prefill) await side.prefill(kv, bigTableEntries(ns));
     else await prefillThroughStore(kv, bigTableEntries(ns), Temporal);
     log(`    ${side.label}: 100,000 entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    for (const workload of bigTableWorkloads(Temporal)) {
-      const skip = workload.needs?.(kv);
-      for (const concurrency of CONCURRENCY) {
-        const timing = skip ? { skip } : await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
-        ((results[workload.name] ??= {})[concurrency] ??= []).push(timing);
-      }
+    await timeWorkloads(kv, ns, bigTableWorkloads(Temporal), results, durationMs, async (workload) => {
       if (limits?.after === workload.name) limitRuns.push(await limits.measure({ ns, timeOps, durationMs }));
-    }
+    });
   } finally {
     await close(kv);
   }
@@ -108,7 +88,7 @@ try {
       for (let rep = 0; rep < reps; rep++) {
         // Alternate the two stores so that drift of the machine hits both.
         for (const [name, side] of Object.entries(sides)) {
-          const result = await measureWorkload(side, workload);
+          const result = await measureOn(side, workload);
           for (const concurrency of CONCURRENCY) {
             ((raw[name][workload.name] ??= {})[concurrency] ??= []).push(
               result.skip ? { skip: result.skip } : result[concurrency],
@@ -188,16 +168,8 @@ function summarizeBackend(raw, ceiling, limits) {
   for (const [op, byConcurrency] of Object.entries(raw.fedikv)) {
     operations[op] = {};
     for (const [concurrency, runs] of Object.entries(byConcurrency)) {
-      const side = (list) => {
-        if (!list || list.some((r) => r.skip)) return { skip: list?.find((r) => r.skip)?.skip ?? "not run" };
-        return {
-          opsPerSec: summarize(list.map((r) => r.opsPerSec)),
-          p50Us: summarize(list.map((r) => r.p50Us)).median,
-          p99Us: summarize(list.map((r) => r.p99Us)).median,
-        };
-      };
-      const fedify = raw.fedify[op] ? side(raw.fedify[op][concurrency]) : { skip: "no Fedify store" };
-      const fedikv = side(runs);
+      const fedify = raw.fedify[op] ? summarizeRuns(raw.fedify[op][concurrency]) : { skip: "no Fedify store" };
+      const fedikv = summarizeRuns(runs);
       operations[op][concurrency] = {
         fedify,
         fedikv,
@@ -230,7 +202,6 @@ function machine() {
   };
 }
 
-const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 function markdown(result) {
   const lines = [
     `Machine: ${result.machine.cpus}, ${result.machine.memory}, Node ${result.machine.node}. ` +
@@ -247,11 +218,9 @@ function markdown(result) {
     lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const [op, byConcurrency] of Object.entries(b.operations)) {
       for (const [concurrency, r] of Object.entries(byConcurrency)) {
-        const cell = (s) =>
-          s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
-        const lat = (s) => (s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
+        const lat = (s) => latencyCell(s, concurrency);
         lines.push(
-          `| ${op} | ${concurrency} | ${cell(r.fedify)} | ${cell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.limit ? fmt(r.limit.opsPerSec) : ""} | ${r.limit?.percent == null ? "" : `**${percent(r.limit.percent)}**`} |`,
+          `| ${op} | ${concurrency} | ${opsCell(r.fedify)} | ${opsCell(r.fedikv)} | ${r.ratio == null ? "" : `**${r.ratio.toFixed(2)}×**`} | ${lat(r.fedify)} | ${lat(r.fedikv)} | ${r.limit ? fmt(r.limit.opsPerSec) : ""} | ${r.limit?.percent == null ? "" : `**${percent(r.limit.percent)}**`} |`,
         );
       }
     }

@@ -29,6 +29,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureRuntime } from "../scripts/runtimes.mjs";
+import { fmt, latencyCell, opsCell } from "./lib/report.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
@@ -126,7 +127,6 @@ function machine() {
   };
 }
 
-const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 const ratioCell = (r) => (r == null ? "n/a" : `**${r.toFixed(2)}×**`);
 
 /** Every pair of every runtime, as [column title, pair]. */
@@ -161,11 +161,9 @@ function pairTable(title, pair) {
   ];
   for (const [op, byConcurrency] of Object.entries(pair.operations)) {
     for (const [concurrency, r] of Object.entries(byConcurrency)) {
-      const cell = (s) =>
-        s.skip ? `n/a (${s.skip})` : `${fmt(s.opsPerSec.median)} (${fmt(s.opsPerSec.min)}–${fmt(s.opsPerSec.max)})`;
-      const lat = (s) => (s.skip || concurrency !== "1" ? "" : `${fmt(s.p50Us)} / ${fmt(s.p99Us)}`);
+      const lat = (s) => latencyCell(s, concurrency);
       lines.push(
-        `| ${op} | ${concurrency} | ${cell(r.alternative)} | ${cell(r.fedikv)} | ${ratioCell(r.ratio)} | ${lat(r.alternative)} | ${lat(r.fedikv)} |`,
+        `| ${op} | ${concurrency} | ${opsCell(r.alternative)} | ${opsCell(r.fedikv)} | ${ratioCell(r.ratio)} | ${lat(r.alternative)} | ${lat(r.fedikv)} |`,
       );
     }
   }

@@ -9,20 +9,6 @@ import { MemoryKvStore, SqliteKvStore } from "../../index.js";
 import { FedifySqliteLayout } from "../../support/fedify-sqlite.mjs";
 import { memoryLimits, sqliteLimits } from "./limits.mjs";
 
-/** Sets entries through the store itself, 64 at a time. */
-export async function prefillThroughStore(kv, entries, Temporal) {
-  let batch = [];
-  for (const { key, value, ttlMs } of entries) {
-    const ttl = ttlMs == null ? undefined : Temporal.Duration.from({ milliseconds: ttlMs });
-    batch.push(kv.set(key, value, ttl && { ttl }));
-    if (batch.length === 64) {
-      await Promise.all(batch);
-      batch = [];
-    }
-  }
-  await Promise.all(batch);
-}
-
 export function backends() {
   const dir = mkdtempSync(join(tmpdir(), "fedikv-bench-"));
   let files = 0;

@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { summarize, timeOps } from "./measure.mjs";
+import { CONCURRENCY, measureWorkload, summarizeRuns, timeWorkloads } from "./measure.mjs";
 import { measureAsyncBoundary } from "./runtime-boundary.mjs";
 import { RUNTIME, runtimePair, runtimeVersion } from "./runtime-stores.mjs";
-import { bigTableEntries, bigTableWorkloads, workloads } from "./workloads.mjs";
+import { bigTableEntries, bigTableWorkloads, prefillThroughStore, workloads } from "./workloads.mjs";
 
 const builtInTemporal = globalThis.Temporal !== undefined;
 const Temporal = globalThis.Temporal ?? (await import("@js-temporal/polyfill")).Temporal;
@@ -23,44 +23,15 @@ const { pair: pairName, reps, durationMs } = JSON.parse(process.argv[2] ?? "{}")
 if (!(typeof pairName === "string" && reps >= 1 && durationMs > 0)) {
   throw new Error('runtime-worker.mjs needs \'{"pair":NAME,"reps":N,"durationMs":MS}\'');
 }
-const CONCURRENCY = [1, 64];
 const log = (...parts) => process.stderr.write(`[${RUNTIME}] ${parts.join(" ")}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), `fedikv-bench-${RUNTIME}-`));
 let files = 0;
 const file = () => join(dir, `store-${files++}`);
 
-/** Sets entries through the store itself, 64 at a time. */
-async function fillThroughStore(kv, entries) {
-  let batch = [];
-  for (const { key, value, ttlMs } of entries) {
-    const ttl = ttlMs == null ? undefined : Temporal.Duration.from({ milliseconds: ttlMs });
-    batch.push(kv.set(key, value, ttl && { ttl }));
-    if (batch.length === 64) {
-      await Promise.all(batch);
-      batch = [];
-    }
-  }
-  await Promise.all(batch);
-}
-
 /** One workload on a fresh store of `side`: { [concurrency]: timing } or { skip }. */
-async function measureWorkload(side, workload) {
-  const kv = await side.open(file());
-  try {
-    const skip = workload.needs?.(kv);
-    if (skip) return { skip };
-    const ns = ["bench", randomUUID()];
-    await workload.prepare?.(kv, ns);
-    const out = {};
-    for (const concurrency of CONCURRENCY) {
-      out[concurrency] = await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
-    }
-    return out;
-  } finally {
-    await side.close(kv);
-  }
-}
+const measureOn = (side, workload) =>
+  measureWorkload({ open: () => side.open(file()), close: (kv) => side.close(kv) }, workload, durationMs);
 
 /** The big-table workloads on one store of `side` holding 100,000 entries, into `raw`. */
 async function measureBigTable(side, raw) {
@@ -70,29 +41,12 @@ async function measureBigTable(side, raw) {
   if (side.fill) await side.fill(path, bigTableEntries(ns));
   const kv = await side.open(path);
   try {
-    if (!side.fill) await fillThroughStore(kv, bigTableEntries(ns));
+    if (!side.fill) await prefillThroughStore(kv, bigTableEntries(ns), Temporal);
     log(`    ${side.label}: 100,000 entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    for (const workload of bigTableWorkloads(Temporal)) {
-      const skip = workload.needs?.(kv);
-      for (const concurrency of CONCURRENCY) {
-        const timing = skip ? { skip } : await timeOps({ concurrency, durationMs, op: workload.op(kv, ns) });
-        ((raw[workload.name] ??= {})[concurrency] ??= []).push(timing);
-      }
-    }
+    await timeWorkloads(kv, ns, bigTableWorkloads(Temporal), raw, durationMs);
   } finally {
     await side.close(kv);
   }
-}
-
-/** Median and spread of repeated timings, or the reason they were skipped. */
-function summarizeRuns(runs) {
-  const skipped = runs.find((r) => r.skip);
-  if (skipped) return { skip: skipped.skip };
-  return {
-    opsPerSec: summarize(runs.map((r) => r.opsPerSec)),
-    p50Us: summarize(runs.map((r) => r.p50Us)).median,
-    p99Us: summarize(runs.map((r) => r.p99Us)).median,
-  };
 }
 
 async function measurePair(pair) {
@@ -102,7 +56,7 @@ async function measurePair(pair) {
     for (let rep = 0; rep < reps; rep++) {
       // The two stores take turns, so that drift of the machine hits both.
       for (const [name, side] of Object.entries(sides)) {
-        const result = await measureWorkload(side, workload);
+        const result = await measureOn(side, workload);
         for (const concurrency of CONCURRENCY) {
           ((raw[name][workload.name] ??= {})[concurrency] ??= []).push(result.skip ? result : result[concurrency]);
         }

@@ -184,3 +184,17 @@ export function* bigTableEntries(ns) {
   for (let i = 0; i < 1000; i++)
     yield { key: [...ns, "list", String(i).padStart(4, "0")], value: note(i, 300), ttlMs: null };
 }
+
+/** Sets entries (bigTableEntries) through the store itself, 64 at a time. */
+export async function prefillThroughStore(kv, entries, Temporal) {
+  let batch = [];
+  for (const { key, value, ttlMs } of entries) {
+    const ttl = ttlMs == null ? undefined : Temporal.Duration.from({ milliseconds: ttlMs });
+    batch.push(kv.set(key, value, ttl && { ttl }));
+    if (batch.length === 64) {
+      await Promise.all(batch);
+      batch = [];
+    }
+  }
+  await Promise.all(batch);
+}
