@@ -21,53 +21,29 @@ const DOC = note(0);
 const dir = mkdtempSync(join(tmpdir(), "fedikv-profile-"));
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
+// The three kinds of operation profiled, each on a store from `open`.
+const getting = (open) => ({ open, prepare: (kv) => kv.set(["doc"], DOC), op: (kv) => () => kv.get(["doc"]) });
+const setting = (open) => ({ open, op: (kv) => (i) => kv.set(["doc", String(i % 1000)], DOC) });
+/** A `list` of 1,000 entries among the benchmark's 100,000. */
+const listing = (open) => ({
+  open,
+  prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
+  op: (kv) => async () => {
+    for await (const _ of kv.list(["p", "list"]));
+  },
+});
+const redis = () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` });
+
 const profiles = {
-  "memory-set": { open: () => new MemoryKvStore(), op: (kv) => (i) => kv.set(["doc", String(i % 1000)], DOC) },
-  "memory-get": {
-    open: () => new MemoryKvStore(),
-    prepare: (kv) => kv.set(["doc"], DOC),
-    op: (kv) => () => kv.get(["doc"]),
-  },
-  "sqlite-get": {
-    open: () => new SqliteKvStore(join(dir, "get.db")),
-    prepare: (kv) => kv.set(["doc"], DOC),
-    op: (kv) => () => kv.get(["doc"]),
-  },
-  "sqlite-set": {
-    open: () => new SqliteKvStore(join(dir, "set.db")),
-    op: (kv) => (i) => kv.set(["doc", String(i % 1000)], DOC),
-  },
-  "denokv-get": {
-    open: () => new DenoKvStore(join(dir, "denokv.sqlite3")),
-    prepare: (kv) => kv.set(["doc"], DOC),
-    op: (kv) => () => kv.get(["doc"]),
-  },
-  "denokv-list": {
-    open: () => new DenoKvStore(join(dir, "denokv-list.sqlite3")),
-    prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
-    op: (kv) => async () => {
-      for await (const _ of kv.list(["p", "list"]));
-    },
-  },
-  "redis-list": {
-    open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),
-    prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
-    op: (kv) => async () => {
-      for await (const _ of kv.list(["p", "list"]));
-    },
-  },
-  "redis-get": {
-    open: () => new RedisKvStore(redisUrl, { keyPrefix: `profile-${process.pid}::` }),
-    prepare: (kv) => kv.set(["doc"], DOC),
-    op: (kv) => () => kv.get(["doc"]),
-  },
-  "sqlite-list": {
-    open: () => new SqliteKvStore(join(dir, "list.db")),
-    prepare: (kv) => prefillThroughStore(kv, bigTableEntries(["p"]), Temporal),
-    op: (kv) => async () => {
-      for await (const _ of kv.list(["p", "list"]));
-    },
-  },
+  "memory-set": setting(() => new MemoryKvStore()),
+  "memory-get": getting(() => new MemoryKvStore()),
+  "sqlite-get": getting(() => new SqliteKvStore(join(dir, "get.db"))),
+  "sqlite-set": setting(() => new SqliteKvStore(join(dir, "set.db"))),
+  "sqlite-list": listing(() => new SqliteKvStore(join(dir, "list.db"))),
+  "denokv-get": getting(() => new DenoKvStore(join(dir, "denokv.sqlite3"))),
+  "denokv-list": listing(() => new DenoKvStore(join(dir, "denokv-list.sqlite3"))),
+  "redis-get": getting(redis),
+  "redis-list": listing(redis),
 };
 
 const [name, seconds = "5", concurrency = "1"] = process.argv.slice(2);
