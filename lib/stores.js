@@ -309,18 +309,18 @@ async function* pagesWithExpiry(native, prefixJson) {
 async function* parsedPages(native, prefixJson, withExpiry) {
   // A page that fails fails when it is reached, not when it is asked for:
   // a store that answers at once throws here, and that becomes a rejection.
-  const fetch = (cursor) => {
+  const pageAt = (cursor) => {
     try {
       return native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, withExpiry);
     } catch (error) {
       return Promise.reject(error);
     }
   };
-  let next = fetch(null);
+  let next = pageAt(null);
   try {
     while (next !== null) {
       const page = await next;
-      next = page.cursor == null ? null : fetch(page.cursor);
+      next = page.cursor == null ? null : pageAt(page.cursor);
       let entries;
       try {
         entries = JSON.parse(page.entries);

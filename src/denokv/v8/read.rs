@@ -219,10 +219,10 @@ impl<'a> Reader<'a> {
         let raw = self.raw(len)?;
         match t {
             // Latin-1: ASCII (most text) is already UTF-8, copied at once.
-            tag::ONE_BYTE_STRING => Ok(JsString::Text(match std::str::from_utf8(raw) {
-                Ok(ascii) if raw.is_ascii() => ascii.to_owned(),
-                _ => raw.iter().map(|&b| b as char).collect(),
-            })),
+            tag::ONE_BYTE_STRING if raw.is_ascii() => Ok(JsString::Text(
+                String::from_utf8(raw.to_vec()).expect("ASCII is UTF-8"),
+            )),
+            tag::ONE_BYTE_STRING => Ok(JsString::Text(raw.iter().map(|&b| b as char).collect())),
             tag::UTF8_STRING => Ok(JsString::Text(String::from_utf8_lossy(raw).into_owned())),
             _ => {
                 if !len.is_multiple_of(2) {
