@@ -101,14 +101,28 @@ function install(name, spec) {
   chmodSync(binaryOf(spec), 0o755);
 }
 
-/** The binary of runtime `name`, installed first if it is missing. */
-export function ensureRuntime(name) {
-  if (name === "node") return process.execPath;
+function specOf(name) {
   const spec = RUNTIMES[name];
   if (spec === undefined) {
     throw new Error(`unknown runtime ${JSON.stringify(name)}; known: ${ALL.join(", ")}`);
   }
   if (ARCH === undefined) throw new Error(`no runtime packages for ${process.arch}`);
+  return spec;
+}
+
+/**
+ * Where the binary of runtime `name` is when it is installed, whether it
+ * is or not: for a caller that must not install (a test's helper that
+ * skips instead, as support/workers-kv/start.mjs does).
+ */
+export function runtimePath(name) {
+  return name === "node" ? process.execPath : binaryOf(specOf(name));
+}
+
+/** The binary of runtime `name`, installed first if it is missing. */
+export function ensureRuntime(name) {
+  if (name === "node") return process.execPath;
+  const spec = specOf(name);
   const binary = binaryOf(spec);
   if (!(existsSync(binary) && runs(spec, binary))) {
     install(name, spec);
