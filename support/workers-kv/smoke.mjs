@@ -10,7 +10,7 @@
 // non-zero at the first that fails.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -335,7 +335,8 @@ try {
   });
 
   await check("the emulator dies with its parent (SIGKILL to the parent)", async () => {
-    const script = join(mkdtempSync(join(tmpdir(), "workers-kv-smoke-")), "parent.mjs");
+    const dir = mkdtempSync(join(tmpdir(), "workers-kv-smoke-"));
+    const script = join(dir, "parent.mjs");
     writeFileSync(
       script,
       `import { startWorkersKv } from ${JSON.stringify(new URL("./start.mjs", import.meta.url).href)};
@@ -355,6 +356,7 @@ try {
     parent.kill("SIGKILL");
     const deadline = Date.now() + 10_000;
     while ([pid, ...group].some(alive) && Date.now() < deadline) await sleep(100);
+    rmSync(dir, { recursive: true, force: true });
     assert.deepEqual([pid, ...group].filter(alive), [], "still running after 10 s");
   });
 
