@@ -14,8 +14,9 @@ export declare class NativeStore {
   static memory(): NativeStore
   static sqlite(path: string, options: SqliteOptions): NativeStore
   /**
-   * The table (SQLite, PostgreSQL, MySQL) or the key prefix (Redis) the
-   * store's entries live under, defaults applied; null for the others.
+   * The table (SQLite, PostgreSQL, MySQL), the key prefix (Redis) or the
+   * namespace id (Workers KV) the store's entries live under, defaults
+   * applied; null for the others.
    */
   get namespace(): string | null
   /** The backend's name, for messages. */
@@ -41,6 +42,7 @@ export declare class NativeStore {
   static mysql(url: string, options: SqlServerOptions): NativeStore
   /** `path_or_url`: a Deno KV file path, or a KV Connect `http(s)://` URL. */
   static denokv(pathOrUrl: string, options: DenoKvOptions): NativeStore
+  static workersKv(options: WorkersKvOptions): NativeStore
 }
 
 /** Options of `NativeStore.denokv`. */
@@ -118,4 +120,19 @@ export interface SqlServerOptions {
   connectTimeoutMs?: number
   /** 0 waits forever. */
   responseTimeoutMs?: number
+}
+
+/**
+ * Options of `NativeStore.workersKv` (the JS layer falls back on
+ * `CLOUDFLARE_ACCOUNT_ID` and `CLOUDFLARE_API_TOKEN`).
+ */
+export interface WorkersKvOptions {
+  accountId: string
+  namespaceId: string
+  apiToken: string
+  apiUrl?: string
+  connectTimeoutMs?: number
+  /** Of each HTTP request. */
+  responseTimeoutMs?: number
+  retries?: number
 }

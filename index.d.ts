@@ -123,9 +123,13 @@ export declare abstract class FedikvKvStore {
    * `expectedValue === undefined` means "absent or expired";
    * `newValue === undefined` deletes. Holds against every other writer,
    * other processes included.
+   *
+   * Every store has it but {@link WorkersKvStore}: Workers KV has no
+   * conditional write, so there it is `undefined`, as on Fedify's own
+   * `WorkersKvStore`, and Fedify takes its paths for stores without one.
    * @returns `true` if it swapped, `false` if the value differed.
    */
-  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
+  cas?(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
 
   /**
    * Every live entry whose key starts with `prefix` (the prefix key itself
@@ -163,11 +167,15 @@ export declare abstract class FedikvKvStore {
  * ```
  */
 export declare class MemoryKvStore extends FedikvKvStore {
+  /** Atomic compare-and-swap: see {@link FedikvKvStore.cas}. */
+  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
   constructor();
 }
 
 /** What the SQL stores share: a table, `initialize()` and `drop()`. */
 export declare abstract class SqlKvStore extends FedikvKvStore {
+  /** Atomic compare-and-swap: see {@link FedikvKvStore.cas}. */
+  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
   /** The table holding the entries. */
   readonly tableName: string;
   /**
@@ -295,6 +303,8 @@ export interface RedisKvStoreOptions extends ServerKvStoreOptions {
  * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` for a malformed URL or key prefix.
  */
 export declare class RedisKvStore extends FedikvKvStore {
+  /** Atomic compare-and-swap: see {@link FedikvKvStore.cas}. */
+  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
   /**
    * @param url A `redis://` or `rediss://` URL (`[user:password@]host[:port][/db]`;
    *   a `rediss://` URL verifies the server's certificate, against the
@@ -473,6 +483,8 @@ export interface DenoKvStoreOptions {
  *   Connect URL without a token, or a bad option.
  */
 export declare class DenoKvStore extends FedikvKvStore {
+  /** Atomic compare-and-swap: see {@link FedikvKvStore.cas}. */
+  cas(key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean>;
   /**
    * @param pathOrUrl A Deno KV database file (a path or a `file:` URL;
    *   created if missing, opened by the first operation), or the
@@ -491,6 +503,93 @@ export declare class DenoKvStore extends FedikvKvStore {
    */
   drop(): Promise<void>;
 }
+/** Options of {@link WorkersKvStore}. */
+export interface WorkersKvStoreOptions {
+  /** The Cloudflare account's id; `CLOUDFLARE_ACCOUNT_ID` when left out. */
+  readonly accountId?: string;
+  /** The KV namespace's id (`wrangler kv namespace list` shows it). */
+  readonly namespaceId?: string;
+  /**
+   * An API token with the Workers KV Storage Read and Write permissions;
+   * `CLOUDFLARE_API_TOKEN` when left out. Never printed in errors.
+   */
+  readonly apiToken?: string;
+  /**
+   * Cloudflare's API, `https://api.cloudflare.com/client/v4` by default;
+   * another for a proxy, or a local stand-in.
+   */
+  readonly apiUrl?: string;
+  /** How long connecting may take, in milliseconds; `10000` by default. */
+  readonly connectTimeout?: number;
+  /**
+   * How long one HTTP request may take, answer included, in milliseconds;
+   * `30000` by default. A request that timed out is tried again (see
+   * `retries`); a write that timed out may or may not have happened.
+   */
+  readonly responseTimeout?: number;
+  /**
+   * How many times a request that failed in a way that may pass (no
+   * connection, no answer in time, HTTP 429 or 5xx) is sent again; `4` by
+   * default. A 429 waits as long as its `Retry-After` says (at most 60 s),
+   * others 250 ms, doubling up to 8 s. Past them a 429 is
+   * `ERR_FEDIKV_BUSY`, the rest `ERR_FEDIKV_CONNECTION` or
+   * `ERR_FEDIKV_BACKEND`.
+   */
+  readonly retries?: number;
+}
+
+/**
+ * A Cloudflare Workers KV namespace, from Node.js (or Deno, Bun) outside
+ * a Worker, over Cloudflare's REST API: for the processes around a Fedify
+ * app on Workers (a queue worker, an admin script, `fedikv migrate`, `ls`
+ * and `stats`). Inside a Worker, use `@fedify/cfworkers` and the binding.
+ *
+ * It reads and writes the layout of `@fedify/cfworkers`' `WorkersKvStore`,
+ * so both share one namespace: the KV key is `JSON.stringify(key)`, the
+ * value its JSON text, the metadata `{ expires }` (epoch milliseconds) for
+ * an entry with a TTL. Cloudflare keeps an entry at least 60 s
+ * (`expiration_ttl` is the TTL rounded up to whole seconds, and at least
+ * 60); reads check `expires`, so a shorter TTL still ends on time.
+ *
+ * What Workers KV cannot do:
+ * - **No `cas`**: `cas` is `undefined` (Workers KV has no conditional
+ *   write, and `@fedify/cfworkers` has none either).
+ * - **Eventually consistent**: a write is seen at once where it was made,
+ *   and in other Cloudflare locations within about 60 s.
+ * - **Rate limited**: Cloudflare's API allows 1,200 requests per 5 minutes
+ *   to a user. Calls made together go out together: gets as bulk reads of
+ *   up to 100 keys, sets and deletes as bulk writes of up to 10,000, one at
+ *   a time and in the order they were made.
+ * - **Limits**: a key of more than 512 bytes as JSON text is a `TypeError`
+ *   (`ERR_FEDIKV_INVALID_KEY`), a value of more than 25 MiB
+ *   (26,214,400 bytes of JSON) a `TypeError` (`ERR_FEDIKV_INVALID_VALUE`);
+ *   nothing is written.
+ *
+ * ```ts
+ * const kv = new WorkersKvStore({
+ *   accountId: "0123456789abcdef0123456789abcdef",
+ *   namespaceId: "fedcba9876543210fedcba9876543210",
+ * }); // the token from CLOUDFLARE_API_TOKEN
+ * ```
+ *
+ * @throws {TypeError} `ERR_FEDIKV_INVALID_OPTION` without an account,
+ *   namespace or token, or for a bad option.
+ */
+export declare class WorkersKvStore extends FedikvKvStore {
+  constructor(options?: WorkersKvStoreOptions);
+  /** The namespace's id. */
+  readonly namespaceId: string;
+  /**
+   * Reads the namespace once, so that a wrong token, account or namespace
+   * rejects now (`ERR_FEDIKV_CONNECTION`) rather than at the first call.
+   */
+  initialize(): Promise<void>;
+  /**
+   * Deletes every entry whose KV key is a JSON array (Fedify's and
+   * fedikv's); other keys, and the namespace, stay.
+   */
+  drop(): Promise<void>;
+}
 /**
  * The options {@link openKvStore} passes on to the store it opens; each
  * store reads those it has (see its class).
@@ -500,7 +599,8 @@ export interface OpenKvStoreOptions
     RedisKvStoreOptions,
     PostgresKvStoreOptions,
     MysqlKvStoreOptions,
-    DenoKvStoreOptions {}
+    DenoKvStoreOptions,
+    WorkersKvStoreOptions {}
 
 /**
  * The fedikv store a URL names, so that one setting (an environment
@@ -521,9 +621,10 @@ export interface OpenKvStoreOptions
  * | `postgres://…`, `postgresql://…` | {@link PostgresKvStore} |
  * | `mysql://…`, `mariadb://…` | {@link MysqlKvStore} |
  * | `denokv:./kv.sqlite3` (a Deno KV file), `http://…`, `https://…` (KV Connect) | {@link DenoKvStore} |
+ * | `workers-kv://ACCOUNT_ID/NAMESPACE_ID` (the token from `CLOUDFLARE_API_TOKEN` or the `apiToken` option; `workers-kv:///NAMESPACE_ID` takes the account from `CLOUDFLARE_ACCOUNT_ID`) | {@link WorkersKvStore} |
  *
- * The URL's query may carry `tableName` (SQL stores), `keyPrefix` (Redis)
- * and `unlogged` (PostgreSQL); they are taken out before the URL reaches
+ * The URL's query may carry `tableName` (SQL stores), `keyPrefix` (Redis),
+ * `unlogged` (PostgreSQL) and `apiUrl` (Workers KV); they are taken out before the URL reaches
  * the driver, and `options` win over them. Other query parameters stay
  * (`sslmode`, …).
  *

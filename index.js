@@ -19,6 +19,7 @@ exports.RedisKvStore = stores.RedisKvStore;
 exports.PostgresKvStore = stores.PostgresKvStore;
 exports.MysqlKvStore = stores.MysqlKvStore;
 exports.DenoKvStore = stores.DenoKvStore;
+exports.WorkersKvStore = stores.WorkersKvStore;
 exports.listWithExpiry = stores.listWithExpiry;
 exports.openKvStore = require("./lib/open.js").openKvStore;
 exports.migrate = require("./lib/migrate.js").migrate;

@@ -9,36 +9,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import * as fedikv from "fedikv";
 import { openKvStore } from "fedikv";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { assertSameEntries, EXPIRED, expectedSnapshot, LIVE, seed, snapshot, withParam } from "./support/migration.mjs";
 import { server, uniqueName } from "../support/servers.mjs";
+import { bin, fedikvCli } from "./support/cli.mjs";
 import { scriptArgs } from "./support/runtime.mjs";
 
-const bin = fileURLToPath(new URL("../bin/fedikv.mjs", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "fedikv-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const sqliteUrl = () => `sqlite:${join(dir, `kv${files++}.db`)}`;
-
-/** Runs `fedikv …args`; stdin is a pipe (no terminal), closed after `input`. */
-function fedikvCli(args, { input = "", env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, scriptArgs(bin, ...args), {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 /** A failure as the command promises it: one line on stderr, that status. */
 function assertFails(run, status, pattern) {

@@ -15,6 +15,8 @@ const URLS = `URLs:
   redis://host:6379, rediss://…           mysql://user@host/db, mariadb://…
   redis://h1:7000,h2:7001 (a Cluster)     denokv:./kv.sqlite3, https://… (KV Connect;
                                             token from DENO_KV_ACCESS_TOKEN)
+  workers-kv://ACCOUNT_ID/NAMESPACE_ID (Cloudflare Workers KV; token from
+                                            CLOUDFLARE_API_TOKEN)
   The query may name the table or key prefix: ?tableName=fedify_kv (SQL stores),
   ?keyPrefix=fedify:: (Redis).`;
 

@@ -8,6 +8,7 @@ const { optionsObject } = require("./options.js");
 const {
   DenoKvStore,
   MemoryKvStore,
+  WorkersKvStore,
   MysqlKvStore,
   PostgresKvStore,
   RedisKvStore,
@@ -22,6 +23,7 @@ const URL_FORMS = [
   "postgres://… or postgresql://…",
   "mysql://… or mariadb://…",
   "denokv:PATH (a Deno KV file) or http(s)://… (KV Connect)",
+  "workers-kv://ACCOUNT_ID/NAMESPACE_ID (Cloudflare Workers KV; the token from CLOUDFLARE_API_TOKEN)",
 ];
 
 function badUrl(url, why) {
@@ -112,12 +114,32 @@ function checkedUrl(url) {
 }
 
 /**
+ * A WorkersKvStore for `workers-kv://ACCOUNT_ID/NAMESPACE_ID` (no account:
+ * CLOUDFLARE_ACCOUNT_ID's), whose query may name `apiUrl`. The token is an
+ * option or CLOUDFLARE_API_TOKEN, never part of the URL, which ends up in
+ * shell histories and process lists.
+ */
+function workersKv(url, trimmed, given) {
+  const { url: bare, options } = takeQueryOptions(trimmed, ["apiUrl"], given);
+  const match = /^workers-kv:\/\/([^/?#@]*)\/([^/?#]+)\/?$/i.exec(bare);
+  if (match === null) {
+    if (/^workers-kv:\/\/[^/?#]*@/i.test(bare)) {
+      throw badUrl(url, "an API token goes in CLOUDFLARE_API_TOKEN (or the apiToken option), not in");
+    }
+    throw badUrl(url, "not workers-kv://ACCOUNT_ID/NAMESPACE_ID:");
+  }
+  const [, accountId, namespaceId] = match;
+  return new WorkersKvStore({ ...options, ...(accountId === "" ? {} : { accountId }), namespaceId });
+}
+
+/**
  * A fedikv store for a URL: `memory:`, `sqlite:PATH` (or a bare path),
  * `redis://`/`rediss://` (several comma-separated hosts, or
  * `redis+cluster://`, for a Cluster), `postgres://`/`postgresql://`,
- * `mysql://`/`mariadb://`, `denokv:PATH` or `http(s)://` (Deno KV).
+ * `mysql://`/`mariadb://`, `denokv:PATH` or `http(s)://` (Deno KV),
+ * `workers-kv://ACCOUNT_ID/NAMESPACE_ID` (Cloudflare Workers KV).
  * `options` pass through to the store's constructor; the URL's query may
- * also carry `tableName`, `keyPrefix` and `unlogged`.
+ * also carry `tableName`, `keyPrefix`, `unlogged` and `apiUrl`.
  */
 function openKvStore(url, options = {}) {
   if (url instanceof URL) url = url.href;
@@ -167,6 +189,8 @@ function openKvStore(url, options = {}) {
     case "http":
     case "https":
       return new DenoKvStore(checkedUrl(trimmed), given);
+    case "workers-kv":
+      return workersKv(url, trimmed, given);
     default:
       throw badUrl(url, `unknown scheme ${scheme}: in`);
   }

@@ -268,6 +268,66 @@ class DenoKvStore extends FedikvKvStore {
   }
 }
 
+/**
+ * Cloudflare Workers KV, from outside a Worker, over Cloudflare's REST API,
+ * in the layout of @fedify/cfworkers' WorkersKvStore. Has no `cas`
+ * (Workers KV has no conditional write; src/workerskv/mod.rs).
+ */
+class WorkersKvStore extends FedikvKvStore {
+  constructor(options = {}) {
+    if (typeof NativeStore.workersKv !== "function") {
+      throw fedikvError("ERR_FEDIKV_UNSUPPORTED", "fedikv: this build of fedikv has no Workers KV store");
+    }
+    const name = "WorkersKvStore";
+    const opts = optionsObject(options, name);
+    // As wrangler does: the account and the token from the environment
+    // when not given.
+    const fromEnv = (option, variable) => {
+      const value = stringOption(opts, option, name) ?? process.env[variable] ?? "";
+      if (value === "") {
+        throw fedikvError(
+          "ERR_FEDIKV_INVALID_OPTION",
+          `fedikv: ${name} needs the ${option} option${variable ? ` (or ${variable})` : ""}`,
+        );
+      }
+      return value;
+    };
+    super(
+      NativeStore.workersKv({
+        accountId: fromEnv("accountId", "CLOUDFLARE_ACCOUNT_ID"),
+        namespaceId: fromEnv("namespaceId", null),
+        apiToken: fromEnv("apiToken", "CLOUDFLARE_API_TOKEN"),
+        apiUrl: stringOption(opts, "apiUrl", name),
+        connectTimeoutMs: numberOption(opts, "connectTimeout", name, { min: 1 }),
+        responseTimeoutMs: numberOption(opts, "responseTimeout", name, { min: 1 }),
+        retries: numberOption(opts, "retries", name, { min: 0, integer: true }),
+      }),
+    );
+  }
+
+  /** The namespace's id. */
+  get namespaceId() {
+    return natives.get(this).namespace;
+  }
+
+  /** Reads the namespace once, so that a wrong token, account or namespace shows now. */
+  initialize() {
+    return callNative(this, "initialize");
+  }
+
+  /**
+   * Deletes every entry whose KV key is a JSON array (Fedify's and
+   * fedikv's); other keys, and the namespace, stay.
+   */
+  drop() {
+    return callNative(this, "dropStorage");
+  }
+}
+
+// No cas, as @fedify/cfworkers has none: Fedify asks `kv.cas == null` and
+// then takes its paths for stores without one.
+Object.defineProperty(WorkersKvStore.prototype, "cas", { value: undefined });
+
 // How long after its expiry an entry may still be read through KV Connect
 // (src/denokv/mod.rs, REMOTE_EXPIRY_GRACE: denokv's lazy collector). The
 // addon has it only when built with Deno KV.
@@ -348,5 +408,6 @@ module.exports = {
   PostgresKvStore,
   MysqlKvStore,
   DenoKvStore,
+  WorkersKvStore,
   listWithExpiry,
 };

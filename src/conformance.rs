@@ -40,9 +40,9 @@ macro_rules! suite {
             get_set_delete,
             set_replaces_value_and_expiry,
             ttl_expires needs(prompt_expiry),
-            cas_semantics,
-            cas_treats_expired_as_absent needs(prompt_expiry),
-            cas_is_atomic,
+            cas_semantics needs(cas),
+            cas_treats_expired_as_absent needs(cas, prompt_expiry),
+            cas_is_atomic needs(cas),
             list_prefix_is_exact,
             list_pages_visit_each_entry_once,
             list_skips_expired needs(prompt_expiry),
@@ -73,6 +73,8 @@ pub(crate) use suite;
 /// something some test of the suite needs.
 #[derive(Clone, Copy, Debug)]
 pub struct Capabilities {
+    /// `cas` is there, and atomic against every other writer.
+    pub cas: Capability,
     /// An entry is gone for `get`, `cas` and `list` as soon as its TTL runs
     /// out (the tests look within about 100 ms of it).
     pub prompt_expiry: Capability,
@@ -83,6 +85,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// Everything: what a backend has unless its tests say otherwise.
     pub const ALL: Capabilities = Capabilities {
+        cas: Capability::Has,
         prompt_expiry: Capability::Has,
         list_expiry: Capability::Has,
     };

@@ -3,7 +3,7 @@
 //!
 //! The shape: [`backend::KvBackend`] is the one trait, the storage
 //! contract; each backend is a module that implements it ([`memory`],
-//! [`sqlite`], `redis`, `postgres`, `mysql`, `denokv`); [`store::Store`]
+//! [`sqlite`], `redis`, `postgres`, `mysql`, `denokv`, `workerskv`); [`store::Store`]
 //! adds what every store shares; `exec` is how operations run (where
 //! they are first polled, and the executor on Node's event loop for a
 //! backend whose socket the JS thread drives); `binding` is the thin napi
@@ -25,7 +25,8 @@ pub mod mysql;
     feature = "redis",
     feature = "postgres",
     feature = "mysql",
-    feature = "denokv"
+    feature = "denokv",
+    feature = "workerskv"
 ))]
 mod net;
 #[cfg(feature = "postgres")]
@@ -36,6 +37,8 @@ mod sql;
 pub mod sqlite;
 pub mod store;
 pub mod ttl;
+#[cfg(feature = "workerskv")]
+pub mod workerskv;
 
 // Test builds register no napi functions, so nothing calls the binding's
 // exports there, nor the execution machinery only the binding reaches.

@@ -118,6 +118,9 @@ impl Schedule for crate::mysql::MysqlBackend {
         crate::exec::FirstPoll::CallerWhenIdle
     }
 }
+// A Workers KV call only joins its lane's queue (`crate::workerskv`).
+#[cfg(feature = "workerskv")]
+impl Schedule for crate::workerskv::WorkersKvBackend {}
 // Redis's is in `crate::redis` (its event-loop connection).
 
 /// A store of any backend, driven with JSON text. Internal to fedikv.
@@ -164,8 +167,9 @@ impl NativeStore {
         native(&env, SqliteBackend::new(config), Some(table))
     }
 
-    /// The table (SQLite, PostgreSQL, MySQL) or the key prefix (Redis) the
-    /// store's entries live under, defaults applied; null for the others.
+    /// The table (SQLite, PostgreSQL, MySQL), the key prefix (Redis) or the
+    /// namespace id (Workers KV) the store's entries live under, defaults
+    /// applied; null for the others.
     #[napi(getter, catch_unwind)]
     pub fn namespace(&self) -> Option<String> {
         self.namespace.clone()
@@ -333,6 +337,21 @@ impl NativeStore {
     ) -> napi::Result<NativeStore> {
         let config = options.config(path_or_url).map_err(|e| to_js(&env, e))?;
         native(&env, crate::denokv::DenoKvBackend::new(config), None)
+    }
+}
+
+#[cfg(feature = "workerskv")]
+#[napi]
+impl NativeStore {
+    #[napi(factory, catch_unwind)]
+    pub fn workers_kv(env: Env, options: WorkersKvOptions) -> napi::Result<NativeStore> {
+        let config = options.config().map_err(|e| to_js(&env, e))?;
+        let namespace = config.namespace_id.clone();
+        native(
+            &env,
+            crate::workerskv::WorkersKvBackend::new(config),
+            Some(namespace),
+        )
     }
 }
 

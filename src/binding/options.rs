@@ -8,7 +8,8 @@
     feature = "redis",
     feature = "postgres",
     feature = "mysql",
-    feature = "denokv"
+    feature = "denokv",
+    feature = "workerskv"
 ))]
 use crate::error::{Error, ErrorKind, Result};
 use crate::sqlite::SqliteConfig;
@@ -169,6 +170,47 @@ impl DenoKvOptions {
     }
 }
 
+/// Options of `NativeStore.workersKv` (the JS layer falls back on
+/// `CLOUDFLARE_ACCOUNT_ID` and `CLOUDFLARE_API_TOKEN`).
+#[cfg(feature = "workerskv")]
+#[napi(object)]
+pub struct WorkersKvOptions {
+    pub account_id: String,
+    pub namespace_id: String,
+    pub api_token: String,
+    pub api_url: Option<String>,
+    pub connect_timeout_ms: Option<f64>,
+    /// Of each HTTP request.
+    pub response_timeout_ms: Option<f64>,
+    pub retries: Option<u32>,
+}
+
+#[cfg(feature = "workerskv")]
+impl WorkersKvOptions {
+    pub fn config(self) -> Result<crate::workerskv::WorkersKvConfig> {
+        let mut config = crate::workerskv::WorkersKvConfig::new(
+            self.account_id,
+            self.namespace_id,
+            self.api_token,
+        );
+        set(&mut config.api_url, self.api_url);
+        set(&mut config.retries, self.retries);
+        set(
+            &mut config.connect_timeout,
+            self.connect_timeout_ms
+                .map(|ms| millis("connectTimeout", ms))
+                .transpose()?,
+        );
+        set(
+            &mut config.response_timeout,
+            self.response_timeout_ms
+                .map(|ms| millis("responseTimeout", ms))
+                .transpose()?,
+        );
+        Ok(config)
+    }
+}
+
 /// Replaces a config's default with the option, when one was given.
 fn set<T>(field: &mut T, option: Option<T>) {
     if let Some(value) = option {
@@ -205,7 +247,8 @@ fn timeouts(
     feature = "redis",
     feature = "postgres",
     feature = "mysql",
-    feature = "denokv"
+    feature = "denokv",
+    feature = "workerskv"
 ))]
 fn millis(name: &str, ms: f64) -> Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(ms / 1000.0)

@@ -21,18 +21,16 @@
 use super::error::{remote_error, remote_timeout};
 use super::{RangeEntry, Row};
 use crate::error::{Error, ErrorKind, Result};
+use crate::net::http::{source_chain, HttpsClient};
 use bytes::Bytes;
 use denokv_proto::{
     AtomicWrite, Consistency, Database, ReadRange, ReadRangeOutput, SnapshotReadOptions,
 };
 use denokv_remote::{MetadataEndpoint, Remote as KvConnect, RemotePermissions, RemoteResponse};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
@@ -312,10 +310,7 @@ impl RemotePermissions for AllowAll {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// HTTP POST for `denokv_remote`, over hyper (HTTP/1.1, keep-alive) with
-/// rustls for `https://`.
+/// HTTP POST for `denokv_remote`, over [`crate::net::http`].
 #[derive(Clone)]
 struct HttpTransport {
     client: HttpsClient,
@@ -324,18 +319,7 @@ struct HttpTransport {
 
 impl HttpTransport {
     fn new(timeout: Duration) -> Result<HttpTransport, String> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).build(https);
+        let client = crate::net::http::client(timeout)?;
         Ok(HttpTransport { client, timeout })
     }
 }
@@ -406,16 +390,4 @@ impl denokv_remote::RemoteTransport for HttpTransport {
                 .map_err(|e| deno_error::JsErrorBox::generic(e.to_string()))?
         }
     }
-}
-
-/// The causes of an error, for messages (hyper's own says little).
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = String::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -116,6 +116,7 @@ mod remote_suite {
                  up to REMOTE_EXPIRY_GRACE late"
             ),
             list_expiry: Capability::Lacks("KV Connect's read answers carry no expiry"),
+            ..Capabilities::ALL
         }
     );
 }
