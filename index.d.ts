@@ -510,7 +510,7 @@ export interface WorkersKvStoreOptions {
   /** The KV namespace's id (`wrangler kv namespace list` shows it). */
   readonly namespaceId?: string;
   /**
-   * An API token with the Workers KV Storage Read and Write permissions;
+   * An API token with the Workers KV Storage Edit permission;
    * `CLOUDFLARE_API_TOKEN` when left out. Never printed in errors.
    */
   readonly apiToken?: string;

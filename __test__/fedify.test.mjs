@@ -19,11 +19,20 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createApp, serve } from "../demo/app.mjs";
-import { DenoKvStore, MemoryKvStore, MysqlKvStore, PostgresKvStore, RedisKvStore, SqliteKvStore } from "../index.js";
+import {
+  DenoKvStore,
+  MemoryKvStore,
+  MysqlKvStore,
+  PostgresKvStore,
+  RedisKvStore,
+  SqliteKvStore,
+  WorkersKvStore,
+} from "../index.js";
 import { DENO_APP, rawExpiries, startDenoApp } from "./support/deno-app.mjs";
 import { FEDIFY_SQLITE, startFedifySqlite } from "./support/fedify-sqlite-store.mjs";
 import { denokvBinary, startDenokvServer } from "./support/denokv-server.mjs";
 import { server, uniqueName } from "../support/servers.mjs";
+import { startWorkersKv } from "../support/workers-kv/start.mjs";
 
 // The Fedify of demo/app.mjs: @fedify/fedify, or FEDIKV_FEDIFY's copy.
 const fedifyPackage = process.env.FEDIKV_FEDIFY ?? "@fedify/fedify";
@@ -38,6 +47,10 @@ after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 
 const [redis, postgres, mysql] = await Promise.all([server("redis"), server("postgres"), server("mysql")]);
 const denokv = denokvBinary();
+// Workers KV: a local Worker with real KV bindings (miniflare), a
+// namespace for each store.
+const workersKv = await startWorkersKv();
+after(() => workersKv.stop?.());
 const denokvServers = [];
 after(() => {
   for (const server of denokvServers) server.stop();
@@ -88,6 +101,18 @@ const stores = {
     drop: true,
     make: () => new MysqlKvStore(mysql.url, { tableName: uniqueName("fedify") }),
   },
+  // No cas: Fedify takes its paths for a store without one, as on
+  // @fedify/cfworkers.
+  WorkersKvStore: {
+    skip: workersKv.skip,
+    make: async () =>
+      new WorkersKvStore({
+        accountId: workersKv.accountId,
+        apiToken: workersKv.apiToken,
+        apiUrl: workersKv.apiUrl,
+        namespaceId: await workersKv.newNamespace(),
+      }),
+  },
 };
 
 const TIMEOUT = { timeout: 30_000 };
@@ -98,6 +123,17 @@ const TIMEOUT = { timeout: 30_000 };
  * left in ms, or null when it never expires }`, or undefined when absent.
  */
 const rawEntry = {
+  // @fedify/cfworkers: the key's JSON text, `{ expires }` metadata.
+  async WorkersKvStore(kv, keys) {
+    return await Promise.all(
+      keys.map(async (key) => {
+        const raw = await workersKv.raw(kv.namespaceId, { op: "get", key: JSON.stringify(key) });
+        if (raw.value == null) return undefined;
+        const expires = raw.metadata?.expires;
+        return { value: raw.value, ttlMs: expires == null ? null : expires - Date.now() };
+      }),
+    );
+  },
   async RedisKvStore(kv, keys) {
     const { default: Redis } = await import("ioredis");
     const client = new Redis(redis.url, { maxRetriesPerRequest: 2, connectTimeout: 5000 });

@@ -15,6 +15,7 @@ import {
   PostgresKvStore,
   RedisKvStore,
   SqliteKvStore,
+  WorkersKvStore,
 } from "fedikv";
 
 const stores: KvStore[] = [
@@ -29,6 +30,8 @@ const stores: KvStore[] = [
   new DenoKvStore("./fedify.kv"),
   new DenoKvStore(new URL("file:///tmp/fedify.kv")),
   new DenoKvStore("https://api.deno.com/databases/x/connect", { accessToken: "token", connectTimeout: 2000 }),
+  new WorkersKvStore({ accountId: "a", namespaceId: "n", apiToken: "t", responseTimeout: 5000, retries: 2 }),
+  new WorkersKvStore({ namespaceId: "n" }),
   openKvStore(process.env.FEDIFY_KV_URL ?? "sqlite:./fedify.db"),
   openKvStore("postgres://localhost/app", { tableName: "kv", maxConnections: 4 }),
 ];
@@ -64,6 +67,12 @@ const sqlite = new SqliteKvStore();
 export const dropped: Promise<void> = sqlite.drop();
 export const denoDropped: Promise<void> = new DenoKvStore("./fedify.kv").drop();
 export const grace: number = DenoKvStore.kvConnectExpiryGraceMs;
+// A store with cas types it as there; Workers KV's may be absent.
+export const swapped: Promise<boolean> = sqlite.cas(["a"], undefined, 1);
+const workers = new WorkersKvStore({ namespaceId: "n" });
+export const workersCas: undefined | ((...args: never[]) => unknown) = workers.cas;
+export const namespaceId: string = workers.namespaceId;
+export const checked: Promise<void> = workers.initialize();
 export const code: FedikvErrorCode = "ERR_FEDIKV_CLOSED";
 void stores;
 

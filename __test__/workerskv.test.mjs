@@ -155,6 +155,17 @@ if (emulator.skip) {
         await kv.set(["k"], 1);
         assert.equal(await kv.get(["k"]), 1);
         await kv.close();
+        // No account in the URL: CLOUDFLARE_ACCOUNT_ID's.
+        const savedAccount = process.env.CLOUDFLARE_ACCOUNT_ID;
+        process.env.CLOUDFLARE_ACCOUNT_ID = emulator.accountId;
+        try {
+          const same = openKvStore(`workers-kv:///${ns}?apiUrl=${encodeURIComponent(emulator.apiUrl)}`);
+          assert.equal(await same.get(["k"]), 1);
+          await same.close();
+        } finally {
+          if (savedAccount === undefined) delete process.env.CLOUDFLARE_ACCOUNT_ID;
+          else process.env.CLOUDFLARE_ACCOUNT_ID = savedAccount;
+        }
         delete process.env.CLOUDFLARE_API_TOKEN;
         assert.throws(() => openKvStore(url), { code: "ERR_FEDIKV_INVALID_OPTION", message: /CLOUDFLARE_API_TOKEN/ });
         assert.throws(

@@ -387,7 +387,7 @@ impl Api {
             401 | 403 => (
                 ErrorKind::Connection,
                 "; the API token must be valid for the account and have the \
-                 Workers KV Storage Read and Write permissions",
+                 Workers KV Storage Edit permission",
             ),
             404 => (
                 ErrorKind::Connection,
