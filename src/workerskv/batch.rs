@@ -110,9 +110,11 @@ impl<T: std::marker::Send + 'static, R: std::marker::Send + 'static> Lane<T, R> 
         }
     }
 
-    /// Takes no more calls; returns once every call taken is answered.
+    /// Takes no more calls; returns once every call taken is answered
+    /// (a call that raced the close, its task not started yet, included).
     pub async fn close(&self) {
         lock(&self.inbox).take();
+        self.start();
         let state = std::mem::replace(&mut *lock(&self.state), State::Closed);
         if let State::Running(task) = state {
             let _ = task.await;
@@ -166,4 +168,62 @@ async fn gather<T: std::marker::Send + 'static, R: std::marker::Send + 'static>(
         });
     }
     let _ = in_flight.acquire_many(limits.in_flight as u32).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A lane that doubles numbers, 20 ms a batch, counting its batches.
+    fn doubling(batches: Arc<AtomicUsize>, in_flight: usize) -> Lane<u32, u32> {
+        Lane::new(
+            "doubling",
+            Limits {
+                items: 10,
+                bytes: usize::MAX,
+                size: |_| 0,
+                in_flight,
+            },
+            Arc::new(move |items: Vec<u32>| {
+                batches.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    items.into_iter().map(|n| Ok(n * 2)).collect()
+                })
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn calls_made_together_leave_in_batches_of_the_limit() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let lane = doubling(batches.clone(), 1);
+        let answers = futures_util::future::join_all((0..35).map(|n| lane.call(n))).await;
+        let answers: Vec<u32> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, (0..35).map(|n| n * 2).collect::<Vec<_>>());
+        // All 35 are waiting when the lane's task first runs (this runtime
+        // has one thread): batches of 10, one at a time.
+        assert_eq!(batches.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn close_answers_every_call_taken_and_refuses_later_ones() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let lane = Arc::new(doubling(batches, 2));
+        let calls: Vec<_> = (0..25)
+            .map(|n| {
+                let lane = lane.clone();
+                tokio::spawn(async move { lane.call(n).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        lane.close().await;
+        for (n, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap().unwrap(), n as u32 * 2);
+        }
+        let e = lane.call(1).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Closed);
+    }
 }
