@@ -302,8 +302,8 @@ impl Cursor {
     }
 }
 
-/// How many keys one listing request asks for (Cloudflare's most).
-const LIST_BATCH: usize = 1000;
+/// How many keys one listing request asks for: Cloudflare's least and most.
+const LIST_BATCH: std::ops::RangeInclusive<usize> = 10..=1000;
 
 #[async_trait]
 impl KvBackend for WorkersKvBackend {
@@ -413,7 +413,13 @@ impl KvBackend for WorkersKvBackend {
             }
             let page = self
                 .api
-                .list_keys(&pattern, at.batch.as_deref(), LIST_BATCH)
+                .list_keys(
+                    &pattern,
+                    at.batch.as_deref(),
+                    // What the page still needs: a page that takes the whole
+                    // batch goes on from Cloudflare's own cursor.
+                    (limit - entries.len()).clamp(*LIST_BATCH.start(), *LIST_BATCH.end()),
+                )
                 .await?;
             let (chosen, looked_at, more_here) =
                 choose(page.keys, at.after.as_deref(), limit - entries.len());
@@ -457,7 +463,7 @@ impl KvBackend for WorkersKvBackend {
         loop {
             let page = self
                 .api
-                .list_keys("[", cursor.as_deref(), LIST_BATCH)
+                .list_keys("[", cursor.as_deref(), *LIST_BATCH.end())
                 .await?;
             names.extend(page.keys.into_iter().map(|k| k.name));
             match page.cursor {
