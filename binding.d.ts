@@ -19,6 +19,8 @@ export declare class NativeStore {
    * applied; null for the others.
    */
   get namespace(): string | null
+  /** How many entries a page of `list()` asks for. */
+  get listPageSize(): number
   /** The backend's name, for messages. */
   get backend(): string
   get closed(): boolean

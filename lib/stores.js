@@ -19,9 +19,6 @@ const {
   urlArgument,
 } = require("./options.js");
 
-/** How many entries one native `listPage` call returns. */
-const LIST_PAGE_SIZE = 256;
-
 // Each store's NativeStore, for what subclasses and listWithExpiry need
 // and FedikvKvStore's private field cannot give them.
 const natives = new WeakMap();
@@ -369,9 +366,11 @@ async function* pagesWithExpiry(native, prefixJson) {
 async function* parsedPages(native, prefixJson, withExpiry) {
   // A page that fails fails when it is reached, not when it is asked for:
   // a store that answers at once throws here, and that becomes a rejection.
+  // The backend's page size: 256 entries, 1,000 for Workers KV.
+  const pageSize = native.listPageSize;
   const pageAt = (cursor) => {
     try {
-      return native.listPage(prefixJson, cursor, LIST_PAGE_SIZE, withExpiry);
+      return native.listPage(prefixJson, cursor, pageSize, withExpiry);
     } catch (error) {
       return Promise.reject(error);
     }

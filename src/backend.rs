@@ -116,6 +116,13 @@ pub trait KvBackend: Send + Sync + 'static {
         expiry: Expiry,
     ) -> Result<Page>;
 
+    /// How many entries a page of `list()` asks for: 256, unless the
+    /// backend pays per request enough that bigger pages are worth their
+    /// memory (Workers KV, whose API is rate-limited).
+    fn list_page_size(&self) -> usize {
+        256
+    }
+
     /// Removes the backend's storage (the table). The default says the
     /// backend has none.
     async fn drop_storage(&self) -> Result<()> {

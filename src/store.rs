@@ -106,6 +106,11 @@ impl Store {
             .await
     }
 
+    /// The page size `list()` asks for ([`KvBackend::list_page_size`]).
+    pub fn list_page_size(&self) -> usize {
+        self.backend.list_page_size().clamp(1, MAX_PAGE)
+    }
+
     pub async fn drop_storage(&self) -> Result<()> {
         self.open()?.drop_storage().await
     }

@@ -175,6 +175,12 @@ impl NativeStore {
         self.namespace.clone()
     }
 
+    /// How many entries a page of `list()` asks for.
+    #[napi(getter, catch_unwind)]
+    pub fn list_page_size(&self) -> u32 {
+        self.store.list_page_size() as u32
+    }
+
     /// The backend's name, for messages.
     #[napi(getter, catch_unwind)]
     pub fn backend(&self) -> &'static str {
