@@ -8,11 +8,11 @@ const { optionsObject } = require("./options.js");
 const {
   DenoKvStore,
   MemoryKvStore,
-  WorkersKvStore,
   MysqlKvStore,
   PostgresKvStore,
   RedisKvStore,
   SqliteKvStore,
+  WorkersKvStore,
 } = require("./stores.js");
 
 const URL_FORMS = [
