@@ -161,7 +161,7 @@ impl WorkersKvBackend {
             Lane::new(
                 "writing keys",
                 Limits {
-                    items: 10_000,
+                    items: BULK_WRITE,
                     bytes: 64 * 1024 * 1024,
                     size: |w: &Write| {
                         w.key.len() + w.put.as_ref().map_or(0, |p| p.value.len()) + 64
@@ -304,6 +304,8 @@ impl Cursor {
 
 /// The most keys of one bulk read (Cloudflare's limit).
 const BULK_READ: usize = 100;
+/// The most pairs of one bulk write, or keys of one bulk delete (Cloudflare's limit).
+const BULK_WRITE: usize = 10_000;
 
 /// How many keys one listing request asks for: Cloudflare's least and most.
 const LIST_BATCH: std::ops::RangeInclusive<usize> = 10..=1000;
@@ -490,7 +492,7 @@ impl KvBackend for WorkersKvBackend {
                 None => break,
             }
         }
-        for chunk in names.chunks(10_000) {
+        for chunk in names.chunks(BULK_WRITE) {
             let failed = self.api.bulk_delete(chunk).await?;
             if let Some(key) = failed.first() {
                 return Err(Error::new(
